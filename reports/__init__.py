@@ -1,0 +1,1 @@
+"""What the toolkit tells people: console tables now, the HTML mismatch report later."""
