@@ -1,0 +1,117 @@
+"""One chunk of raw source rows -> canonical rows, rejected rows and field problems.
+
+A pure function of its inputs, so it can run on any partition anywhere. A row is rejected
+only when it cannot be used at all (no ID, or an ID already seen); a bad field is set
+aside and recorded against that field, and the row is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import date
+
+import pandas as pd
+
+from reconcile.config import EntitySpec
+from reconcile.fields import clean_text, map_codes, parse_dates
+from reconcile.model import Entity
+
+ISSUE_COLUMNS = ["source_system", "entity", "source_id", "field", "raw_value", "problem"]
+REJECT_COLUMNS = ["source_system", "entity", "source_id", "raw_row", "reason"]
+
+
+@dataclass(frozen=True)
+class Canonical:
+    rows: pd.DataFrame  # source_system + every column of the entity
+    rejected: pd.DataFrame  # REJECT_COLUMNS
+    issues: pd.DataFrame  # ISSUE_COLUMNS
+    keys: frozenset[str]  # source IDs accepted in this chunk, for the caller's duplicate check
+
+
+def source_ids(frame: pd.DataFrame, entity: Entity) -> pd.Series:
+    """The row's own ID as text. Composite keys are joined with '|'; a missing required part makes it None."""
+    parts = []
+    for name in entity.key:
+        text = clean_text(frame[name])[0] if name in frame else pd.Series(None, index=frame.index, dtype=object)
+        parts.append(text if entity.column(name).required else text.fillna(""))
+    if len(parts) == 1:
+        return parts[0]
+    joined = parts[0].astype("string").str.cat([p.astype("string") for p in parts[1:]], sep="|")
+    return joined.astype(object).where(joined.notna(), None)
+
+
+def canonicalise(
+    frame: pd.DataFrame,
+    entity: Entity,
+    spec: EntitySpec,
+    source_system: str,
+    seen: frozenset[str] | set[str],
+    today: date,
+) -> Canonical:
+    ids = source_ids(frame, entity)
+    missing = ids.isna()
+    repeated = ids.notna() & (ids.duplicated(keep="first") | ids.isin(seen))
+    reasons = pd.Series(None, index=frame.index, dtype=object)
+    key_label = " or ".join(c for c in entity.key if entity.column(c).required)
+    reasons = reasons.mask(missing, f"missing {key_label}")
+    reasons = reasons.mask(repeated, f"duplicate {key_label} (the first row read was kept)")
+    keep = reasons.isna()
+
+    rejected = pd.DataFrame(
+        {
+            "source_system": source_system,
+            "entity": entity.name,
+            "source_id": ids[~keep],
+            "raw_row": [_raw_json(r) for r in frame[~keep].to_dict("records")],
+            "reason": reasons[~keep],
+        },
+        columns=REJECT_COLUMNS,
+    )
+
+    kept = frame[keep]
+    kept_ids = ids[keep]
+    columns: dict[str, pd.Series] = {"source_system": pd.Series(source_system, index=kept.index, dtype=object)}
+    issues: list[pd.DataFrame] = []
+    for col in entity.columns:
+        raw = kept[col.name] if col.name in kept else pd.Series(None, index=kept.index, dtype=object)
+        if col.type in ("date", "datetime"):
+            values, problems = parse_dates(raw, spec.formats.get(col.name), col.type, today, col.past_only)
+        elif col.type == "code" or col.name in spec.values:
+            values, problems = map_codes(raw, col.name, spec.values.get(col.name, {}), col.codes)
+        else:
+            values, problems = clean_text(raw)
+        columns[col.name] = values
+        flagged = problems.notna()
+        if flagged.any():
+            issues.append(
+                pd.DataFrame(
+                    {
+                        "source_system": source_system,
+                        "entity": entity.name,
+                        "source_id": kept_ids[flagged],
+                        "field": col.name,
+                        "raw_value": [_raw_text(v) for v in raw[flagged]],
+                        "problem": problems[flagged],
+                    },
+                    columns=ISSUE_COLUMNS,
+                )
+            )
+    rows = pd.DataFrame(columns, index=kept.index)
+    issue_frame = pd.concat(issues, ignore_index=True) if issues else pd.DataFrame(columns=ISSUE_COLUMNS)
+    return Canonical(rows.reset_index(drop=True), rejected.reset_index(drop=True), issue_frame, frozenset(kept_ids))
+
+
+def _raw_text(value: object) -> str | None:
+    """The value as the source held it; undecodable bytes are escaped rather than lost."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", "backslashreplace")
+    text = value if isinstance(value, str) else str(value)
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _raw_json(row: dict[str, object]) -> str:
+    return json.dumps({k: _raw_text(v) for k, v in row.items()}, ensure_ascii=False)

@@ -1,0 +1,125 @@
+"""Turning one source column's raw values into canonical values, field by field.
+
+Each function returns the canonical values and, beside them, the problem found in each
+value (or None). A bad value is set aside (becomes null) and its problem is recorded; it
+never costs the rest of the row.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+from decimal import Decimal
+
+import pandas as pd
+
+Problems = pd.Series  # of str | None, aligned with the values
+
+EARLIEST = pd.Timestamp("1900-01-01")
+
+# Unambiguous spellings accepted for closed code sets without any config; `values:` extends them.
+SYNONYMS: dict[str, dict[str, str]] = {
+    "sex": {"male": "M", "female": "F", "unknown": "U", "not known": "U", "not stated": "U", "indeterminate": "U"},
+    "consent": {"yes": "Y", "no": "N", "true": "Y", "false": "N"},
+    "relationship": {
+        "mum": "mother",
+        "birth mother": "mother",
+        "dad": "father",
+        "birth father": "father",
+        "brother": "sibling",
+        "sister": "sibling",
+        "half-sibling": "sibling",
+        "half sibling": "sibling",
+        "step-parent": "parent",
+        "stepparent": "parent",
+        "carer": "other",
+    },
+}
+
+
+def text_value(value: object) -> tuple[str | None, str | None]:
+    """One raw value as trimmed text, or None when empty; repairs text that is not UTF-8."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA or value is pd.NaT:
+        return None, None
+    problem = None
+    if isinstance(value, bytes | bytearray | memoryview):
+        value = bytes(value).decode("utf-8", "surrogateescape")
+    if isinstance(value, bool):
+        text = "Y" if value else "N"
+    elif isinstance(value, float) and value.is_integer():
+        text = str(int(value))  # an NHS number that passed through a spreadsheet
+    elif isinstance(value, Decimal) and value == value.to_integral_value():
+        text = str(value.quantize(Decimal(1)))
+    else:
+        text = str(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates carry the bytes that were not UTF-8; legacy UK systems wrote Windows-1252.
+        raw = text.encode("utf-8", "surrogateescape")
+        try:
+            text = raw.decode("cp1252")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
+        problem = "not valid UTF-8; read as Windows-1252"
+    text = text.strip()
+    return (text or None), problem
+
+
+def clean_text(values: pd.Series) -> tuple[pd.Series, Problems]:
+    pairs = [text_value(v) for v in values]
+    return (
+        pd.Series([p[0] for p in pairs], index=values.index, dtype=object),
+        pd.Series([p[1] for p in pairs], index=values.index, dtype=object),
+    )
+
+
+def parse_dates(
+    values: pd.Series, fmt: str | None, kind: str, today: date, past_only: bool
+) -> tuple[pd.Series, Problems]:
+    """Dates arrive as text in a declared format, or as the database's own date types."""
+    native = values.map(lambda v: isinstance(v, date | datetime | pd.Timestamp) and v is not pd.NaT)
+    texts, problems = clean_text(values.where(~native, None))
+    parsed_text = pd.to_datetime(texts, format=fmt or "ISO8601", errors="coerce")
+    parsed_native = pd.to_datetime(values.where(native, None), errors="coerce")
+    parsed = parsed_native.where(native, parsed_text)
+
+    expected = f" (expected {fmt})" if fmt else " (expected ISO 8601; set `formats:` if it differs)"
+    unparsed = texts.notna() & parsed.isna()
+    problems = problems.mask(unparsed, f"not a valid {kind}{expected}")
+    problems = problems.mask(native & parsed.isna(), f"not a valid {kind} (out of range)")
+    too_early = parsed.notna() & (parsed < EARLIEST)
+    problems = problems.mask(too_early, "before 1900")
+    limit = pd.Timestamp(today) + (pd.Timedelta(days=1) if kind == "datetime" else pd.Timedelta(0))
+    in_future = parsed.notna() & (parsed > limit) if past_only else pd.Series(False, index=values.index)
+    problems = problems.mask(in_future, "in the future")
+    parsed = parsed.mask(too_early | in_future)
+
+    as_python = parsed.dt.date if kind == "date" else parsed.astype(object)
+    result = pd.Series(as_python, index=values.index, dtype=object).where(parsed.notna(), None)
+    return result, problems
+
+
+def map_codes(
+    values: pd.Series, column: str, mapping: dict[str, str], codes: tuple[str, ...]
+) -> tuple[pd.Series, Problems]:
+    """Config maps first, then built-in synonyms; a closed code set sets aside what is still unknown."""
+    texts, problems = clean_text(values)
+    exact = {str(k): v for k, v in mapping.items()}
+    folded = {str(k).casefold(): v for k, v in SYNONYMS.get(column, {}).items()}
+    folded.update({str(k).casefold(): v for k, v in mapping.items()})
+    folded.update({c.casefold(): c for c in codes})
+
+    def lookup(text: str | None) -> str | None:
+        if text is None:
+            return None
+        if text in exact:
+            return exact[text]
+        return folded.get(text.casefold(), None if codes else text)
+
+    mapped = texts.map(lookup)
+    if codes:
+        unknown = texts.notna() & mapped.isna()
+        hint = f"unknown code (expected {'/'.join(codes)}; map it under values.{column})"
+        problems = problems.mask(unknown, hint)
+    return mapped.astype(object).where(mapped.notna(), None), problems

@@ -1,0 +1,126 @@
+"""Shared fixtures: tiny legacy databases, config files, and the real database servers.
+
+Tests that need PostgreSQL or MariaDB skip with a reason when the server cannot be
+reached, except under CI=true, where a missing server fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from reconcile.config import Config, load_config
+
+TODAY = date(2026, 11, 1)
+POSTGRES_URL = os.environ.get("RECONCILE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+MARIADB_URL = os.environ.get("RECONCILE_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test")
+
+
+def write_config(folder: Path, data: dict) -> Path:
+    path = folder / "reconcile.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def sqlite_db(path: Path, script: str) -> Path:
+    with sqlite3.connect(path) as conn:
+        conn.executescript(script)
+    return path
+
+
+def config_for(folder: Path, sources: dict, target: str = "sqlite:///target.db") -> Config:
+    return load_config(write_config(folder, {"target": target, "sources": sources}))
+
+
+def table_rows(url: str | sa.URL, sql: str) -> list[tuple]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(sa.text(sql))]
+    finally:
+        engine.dispose()
+
+
+def reachable_server(url: str, label: str) -> sa.Engine:
+    engine = sa.create_engine(url, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError:
+        engine.dispose()
+        reason = f"{label} is not reachable at {sa.make_url(url).render_as_string(hide_password=True)}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; under CI=true this is a failure, not a skip")
+        pytest.skip(reason)
+    return engine
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[sa.Engine]:
+    engine = reachable_server(POSTGRES_URL, "PostgreSQL")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def mariadb() -> Iterator[sa.Engine]:
+    engine = reachable_server(MARIADB_URL, "MariaDB")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def unique() -> str:
+    """A name no other test run uses, for tables and schemas on the shared servers."""
+    return "t" + uuid.uuid4().hex[:10]
+
+
+LEGACY_SCRIPT = """
+CREATE TABLE LCS_PERSON (PERSON_ID TEXT, FORENAME TEXT, SURNAME TEXT, DOB TEXT, GENDER TEXT, NHS_NUMBER TEXT);
+INSERT INTO LCS_PERSON VALUES
+  ('1', 'Amelia', 'Khan', '2015-03-01', 'F', '9434765919'),
+  ('2', 'Oliver', 'Smith', '2015-02-31', 'M', NULL),
+  ('3', 'Baby', 'Smith', NULL, 'U', NULL),
+  (NULL, 'Nameless', 'Row', '2012-01-01', 'M', NULL),
+  ('2', 'Oliver', 'Smyth', '2015-02-13', 'M', NULL),
+  ('4', 'Future', 'Child', '2031-01-01', 'X', NULL);
+CREATE TABLE LCS_CONTACT (CONTACT_ID TEXT, PERSON_ID TEXT, CONTACT_DTTM TEXT, DECISION_DTTM TEXT, CONSENT TEXT);
+INSERT INTO LCS_CONTACT VALUES
+  ('c1', '1', '2026-10-01 09:00:00', '2026-10-01 15:00:00', 'Y'),
+  ('c2', '2', '2026-10-02 09:00:00', NULL, NULL),
+  ('c3', NULL, '2026-10-03 10:00:00', '2026-10-03 11:00:00', 'maybe');
+"""
+
+LEGACY_ENTITIES = {
+    "person": {
+        "table": "LCS_PERSON",
+        "columns": {
+            "person_id": "PERSON_ID",
+            "forename": "FORENAME",
+            "surname": "SURNAME",
+            "dob": "DOB",
+            "sex": "GENDER",
+            "nhs_number": "NHS_NUMBER",
+        },
+        "formats": {"dob": "%Y-%m-%d"},
+    },
+    "contact": {
+        "query": "SELECT CONTACT_ID AS contact_id, PERSON_ID AS person_id, CONTACT_DTTM AS contact_datetime, "
+        "DECISION_DTTM AS decision_datetime, CONSENT AS consent FROM LCS_CONTACT",
+        "formats": {"contact_datetime": "%Y-%m-%d %H:%M:%S", "decision_datetime": "%Y-%m-%d %H:%M:%S"},
+    },
+}
+
+
+@pytest.fixture
+def legacy(tmp_path: Path) -> Path:
+    """A small Liquidlogic-like SQLite database holding one of every common defect."""
+    return sqlite_db(tmp_path / "lcs.db", LEGACY_SCRIPT)
