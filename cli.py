@@ -1,0 +1,179 @@
+"""`reconcile`: the command line over the toolkit.
+
+Exit codes, the same for every command: 0 success (the gate: pass), 1 warnings only,
+2 the gate failed, 3 an error (bad config, unreachable source, bad usage). Nothing is
+published by a command that exits 3.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from reconcile import __version__
+from reconcile.errors import ReconcileError
+
+EXIT_ERROR = 3
+
+
+class ReconcileGroup(click.Group):
+    """Maps every failure to exit 3, so that CI can tell an error from a failed gate (2)."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            result = super().main(*args, **kwargs)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(EXIT_ERROR)
+        except click.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(EXIT_ERROR)
+        sys.exit(result if isinstance(result, int) else 0)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ReconcileError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_ERROR)
+        except (click.ClickException, click.Abort, click.exceptions.Exit):
+            raise
+        except BrokenPipeError:
+            # `reconcile ... | head`: the reader left; say nothing more.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(EXIT_ERROR)
+        except Exception as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            # The exception text may quote a record; only its type is shown unless --debug.
+            click.echo(f"error: unexpected {type(exc).__name__}. Run again with --debug for the traceback.", err=True)
+            sys.exit(EXIT_ERROR)
+
+
+@click.group("reconcile", cls=ReconcileGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="reconcile")
+@click.option("-v", "--verbose", is_flag=True, help="Log progress (counts and timings only, never personal data).")
+@click.option("--debug", is_flag=True, help="Show tracebacks. They may contain personal data: do not share them.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool, debug: bool) -> None:
+    """Reconcile children's social care records held in several legacy case systems.
+
+    \b
+    Start with `reconcile demo`, which builds two synthetic legacy systems and
+    reconciles them, then point `reconcile extract --config reconcile.yaml` at
+    your own. Every file written holds personal data and is readable by its
+    owner only.
+    """
+    os.umask(0o077)
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    ctx.obj = {"debug": debug}
+
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("reconcile.yaml"),
+    show_default=True,
+    help="The reconcile.yaml that names the target and the sources.",
+)
+
+
+@cli.command()
+@config_option
+@click.option("-q", "--quiet", is_flag=True, help="Print only the run ID.")
+def extract(config_path: Path, quiet: bool) -> None:
+    """Read every source into the target's canonical tables.
+
+    Each source row is either loaded or kept in `rejected_record` with a reason;
+    a bad field is set aside into `field_issue` and the row is kept. Prints
+    read/loaded/rejected per source and entity. If any source fails, nothing
+    is published and the previous load stays as it was.
+    """
+    from reconcile.config import load_config
+
+    _run_extract(load_config(config_path), quiet)
+
+
+@cli.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("reconcile-demo"),
+    show_default=True,
+    help="Folder for the two legacy databases, the ground truth and reconcile.yaml.",
+)
+@click.option(
+    "--people",
+    type=click.IntRange(min=1),
+    default=5000,
+    show_default=True,
+    help="How many real people (children and parents) to generate.",
+)
+@click.option("--seed", type=int, default=42, show_default=True, help="The same seed gives the same data.")
+def demo(out: Path, people: int, seed: int) -> None:
+    """Generate two synthetic legacy systems and reconcile them.
+
+    Writes lcs.db (laid out like Liquidlogic), mosaic.db (laid out like Mosaic),
+    truth.db (who is really who) and a reconcile.yaml for them into --out, then
+    runs everything the toolkit can do on them.
+    """
+    from reconcile.config import load_config
+    from reconcile.synthetic import write_demo
+
+    files = write_demo(out, people=people, seed=seed)
+    click.echo(f"wrote two legacy systems for {people} people to {out}/ (lcs.db, mosaic.db, truth.db)")
+    click.echo(f"config: {files.config}")
+    _run_extract(load_config(files.config), quiet=False)
+
+
+@cli.command()
+@click.option("--markdown", is_flag=True, help="Print the Markdown table the README embeds.")
+def model(markdown: bool) -> None:
+    """Describe the canonical model that every connector produces."""
+    from reconcile.model import ENTITIES, markdown_table
+
+    if markdown:
+        click.echo(markdown_table())
+        return
+    for ent in ENTITIES.values():
+        click.echo(f"{ent.name}{' (required)' if ent.required else ''}: {ent.meaning}")
+        for col in ent.columns:
+            codes = f" [{'/'.join(col.codes)}]" if col.codes else ""
+            click.echo(
+                f"  {col.name:<18} {col.type:<9}{'required ' if col.required else '         '}{col.meaning}{codes}"
+            )
+
+
+def _run_extract(config: Any, quiet: bool) -> None:
+    from reconcile.extract import extract
+    from reports.load_summary import format_counts
+
+    result = extract(config)
+    if quiet:
+        click.echo(result.run_id)
+        return
+    click.echo(format_counts(result.table()))
+    target = config.target_url().render_as_string(hide_password=True)
+    click.echo(f"\nrun {result.run_id} published to {target}")
+    click.echo("canonical tables: " + ", ".join(_entity_names()) + "; problems: rejected_record, field_issue")
+
+
+def _entity_names() -> list[str]:
+    from reconcile.model import ENTITIES
+
+    return list(ENTITIES)
+
+
+if __name__ == "__main__":
+    cli()
