@@ -106,6 +106,22 @@ def extract(config_path: Path, quiet: bool) -> None:
 
 
 @cli.command()
+@config_option
+def match(config_path: Path) -> None:
+    """Match every loaded person record into master records.
+
+    Reads the canonical person and relationship tables that `extract` published,
+    links records of the same person within and across systems, and publishes
+    master_person, person_xref, match_pair and review_queue in one transaction.
+    Master IDs stay stable from run to run; every change is written to
+    master_id_history.
+    """
+    from reconcile.config import load_config
+
+    _run_match(load_config(config_path))
+
+
+@cli.command()
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -134,7 +150,10 @@ def demo(out: Path, people: int, seed: int) -> None:
     files = write_demo(out, people=people, seed=seed)
     click.echo(f"wrote two legacy systems for {people} people to {out}/ (lcs.db, mosaic.db, truth.db)")
     click.echo(f"config: {files.config}")
-    _run_extract(load_config(files.config), quiet=False)
+    config = load_config(files.config)
+    _run_extract(config, quiet=False)
+    click.echo("")
+    _run_match(config)
 
 
 @cli.command()
@@ -167,6 +186,19 @@ def _run_extract(config: Any, quiet: bool) -> None:
     target = config.target_url().render_as_string(hide_password=True)
     click.echo(f"\nrun {result.run_id} published to {target}")
     click.echo("canonical tables: " + ", ".join(_entity_names()) + "; problems: rejected_record, field_issue")
+
+
+def _run_match(config: Any) -> None:
+    from reconcile.match import match
+
+    summary = match(config)
+    click.echo(
+        f"matched {summary.records} person records into {summary.masters} master records: "
+        f"{summary.linked_across_systems} known to more than one system, "
+        f"{summary.duplicates_within_system} duplicates within a system, "
+        f"{summary.review_queue} pairs for review"
+    )
+    click.echo("tables: master_person, person_xref, match_pair, review_queue, master_id_history")
 
 
 def _entity_names() -> list[str]:

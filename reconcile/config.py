@@ -81,9 +81,14 @@ class SourceSpec(_Strict):
         return self
 
 
+class MatchingSpec(_Strict):
+    rules: str | None = None  # a matching rules file, relative to the config; default matching_rules/default.yaml
+
+
 class Config(_Strict):
     target: str = DEFAULT_TARGET
     sources: dict[str, SourceSpec]
+    matching: MatchingSpec | None = None
     _path: Path = PrivateAttr(default=Path("reconcile.yaml"))
 
     @property

@@ -18,7 +18,7 @@ from reconcile.canonicalise import canonicalise
 from reconcile.config import Config, EntitySpec
 from reconcile.errors import ConfigError, ReconcileError
 from reconcile.model import ENTITIES
-from reconcile.store import Stage, connect_target
+from reconcile.store import CANONICAL, RUN_TABLES, Stage, connect_target
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +57,18 @@ def extract(
     today = today or date.today()
     run_id = run_id or new_run_id()
     engine = connect_target(config.target_url())
-    stage = Stage(engine, run_id)
+    stage = Stage(engine, run_id, [*CANONICAL.values(), *RUN_TABLES])
     counts: list[LoadCount] = []
     try:
         for name in config.sources:
             counts.extend(_extract_source(config, name, stage, today, on_chunk))
         summary = pd.DataFrame([vars(c) for c in counts])
         stage.append("load_summary", summary)
-        stage.publish(config.sources)
+        sources = list(config.sources)
+        stage.publish(
+            replace={name: table.c.source_system.in_(sources) for name, table in CANONICAL.items()},
+            append=[table.name for table in RUN_TABLES],
+        )
     except BaseException:
         _discard_quietly(stage)
         raise

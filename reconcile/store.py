@@ -98,18 +98,17 @@ def records(frame: pd.DataFrame) -> list[dict[str, object]]:
 
 
 class Stage:
-    """One load's staging tables; `publish` swaps them in for the sources loaded, atomically."""
+    """One run's staging tables; `publish` swaps them in, in one transaction."""
 
-    def __init__(self, engine: Engine, run_id: str) -> None:
+    def __init__(self, engine: Engine, run_id: str, tables: Iterable[sa.Table]) -> None:
         self.engine = engine
         self.run_id = run_id
         self.metadata = sa.MetaData()
         # Plain copies without keys or indexes: index names are global, and speed matters more here.
+        self.targets = {table.name: table for table in tables}
         self.tables = {
-            table.name: sa.Table(
-                STAGE_PREFIX + table.name, self.metadata, *(sa.Column(c.name, c.type) for c in table.columns)
-            )
-            for table in (*CANONICAL.values(), *RUN_TABLES)
+            name: sa.Table(STAGE_PREFIX + name, self.metadata, *(sa.Column(c.name, c.type) for c in table.columns))
+            for name, table in self.targets.items()
         }
         self.metadata.drop_all(engine)  # leftovers of a run that was killed
         self.metadata.create_all(engine)
@@ -117,25 +116,106 @@ class Stage:
     def append(self, name: str, frame: pd.DataFrame) -> None:
         if frame.empty:
             return
-        if name in (t.name for t in RUN_TABLES):
+        if "run_id" in self.tables[name].c:
             frame = frame.assign(run_id=self.run_id)
         with self.engine.begin() as conn:
             conn.execute(self.tables[name].insert(), records(frame))
 
-    def publish(self, sources: Iterable[str]) -> None:
-        sources = list(sources)
+    def publish(self, replace: dict[str, sa.ColumnElement[bool] | None], append: Iterable[str] = ()) -> None:
+        """`replace`: table -> which published rows this run supersedes (None: all of them)."""
         with self.engine.begin() as conn:
-            for name, table in CANONICAL.items():
-                conn.execute(table.delete().where(table.c.source_system.in_(sources)))
-                self._copy(conn, name, table)
-            for table in RUN_TABLES:
-                self._copy(conn, table.name, table)
+            for name, where in replace.items():
+                table = self.targets[name]
+                conn.execute(table.delete() if where is None else table.delete().where(where))
+                self._copy(conn, name)
+            for name in append:
+                self._copy(conn, name)
         self.discard()
 
     def discard(self) -> None:
         self.metadata.drop_all(self.engine)
 
-    def _copy(self, conn: sa.Connection, name: str, table: sa.Table) -> None:
-        stage = self.tables[name]
+    def _copy(self, conn: sa.Connection, name: str) -> None:
+        table, stage = self.targets[name], self.tables[name]
         names = [c.name for c in table.columns]
         conn.execute(table.insert().from_select(names, sa.select(*(stage.c[n] for n in names))))
+
+
+# Master records: published by the match step, replaced whole on each run (history is appended).
+SURVIVING = [c for c in ENTITIES["person"].columns if c.name not in ("person_id", "modified_at")]
+MASTER_PERSON = sa.Table(
+    "master_person", metadata,
+    sa.Column("master_id", sa.String(16), primary_key=True),
+    *(sa.Column(c.name, _sa_type(c)) for c in SURVIVING),
+    sa.Column("records", sa.Integer(), nullable=False),
+    sa.Column("source_systems", sa.Text(), nullable=False),
+    sa.Column("run_id", sa.String(40), nullable=False),
+)  # fmt: skip
+
+PERSON_XREF = sa.Table(
+    "person_xref", metadata,
+    sa.Column("source_system", sa.String(40), primary_key=True),
+    sa.Column("source_id", sa.String(128), primary_key=True),
+    sa.Column("master_id", sa.String(16), nullable=False, index=True),
+    sa.Column("match_probability", sa.Float(), nullable=False),
+    sa.Column("method", sa.String(16), nullable=False),
+    sa.Column("run_id", sa.String(40), nullable=False),
+)  # fmt: skip
+
+
+def _pair_keys() -> list[sa.Column]:
+    """The two records of a pair, as every pair table names them."""
+    return [
+        sa.Column(f"{name}_{side}", sa.String(40 if name == "source_system" else 128), nullable=False)
+        for side in ("l", "r")
+        for name in ("source_system", "source_id")
+    ]
+
+
+def _match_pair_table() -> sa.Table:
+    from reconcile.matching.comparisons import COMPARISONS
+    from reconcile.matching.constraints import FLAGS
+
+    return sa.Table(
+        "match_pair", metadata,
+        sa.Column("run_id", sa.String(40), nullable=False),
+        *_pair_keys(),
+        sa.Column("match_weight", sa.Float(), nullable=False),
+        sa.Column("match_probability", sa.Float(), nullable=False),
+        sa.Column("decision", sa.String(16), nullable=False),
+        sa.Column("reason", sa.Text()),
+        *(sa.Column(f"level_{k}", sa.SmallInteger()) for k in COMPARISONS),
+        *(sa.Column(f"w_{k}", sa.Float()) for k in COMPARISONS),
+        *(sa.Column(f, sa.Boolean()) for f in FLAGS),
+    )  # fmt: skip
+
+
+MATCH_PAIR = _match_pair_table()
+
+REVIEW_QUEUE = sa.Table(
+    "review_queue", metadata,
+    sa.Column("review_id", sa.String(24), primary_key=True),
+    *_pair_keys(),
+    sa.Column("master_id_l", sa.String(16), nullable=False),
+    sa.Column("master_id_r", sa.String(16), nullable=False),
+    sa.Column("match_probability", sa.Float(), nullable=False),
+    sa.Column("match_weight", sa.Float(), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=False),
+    sa.Column("run_id", sa.String(40), nullable=False),
+)  # fmt: skip
+
+MASTER_ID_HISTORY = sa.Table(
+    "master_id_history", metadata,
+    sa.Column("run_id", sa.String(40), nullable=False, index=True),
+    sa.Column("old_master_id", sa.String(16), nullable=False),
+    sa.Column("new_master_id", sa.String(16)),
+    sa.Column("reason", sa.String(16), nullable=False),
+    sa.Column("records", sa.Integer(), nullable=False),
+)  # fmt: skip
+
+MATCH_TABLES = (MASTER_PERSON, PERSON_XREF, MATCH_PAIR, REVIEW_QUEUE)
+
+
+def read_table(engine: Engine, table: sa.Table) -> pd.DataFrame:
+    with engine.connect() as conn:
+        return pd.read_sql(sa.select(table), conn)

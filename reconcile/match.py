@@ -1,0 +1,156 @@
+"""The match step: canonical person rows in the target -> master records, crosswalk, pairs and review queue.
+
+Reads what extract published, matches every source at once (one source is a dedupe, several
+a link-and-dedupe), keeps master IDs stable against the last published crosswalk, and
+publishes all outputs in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+
+from reconcile.config import Config
+from reconcile.errors import ReconcileError
+from reconcile.extract import new_run_id
+from reconcile.matching import MatchResult, load_rules, match_people
+from reconcile.matching.comparisons import COMPARISONS
+from reconcile.matching.constraints import FLAGS
+from reconcile.matching.master_ids import assign
+from reconcile.store import (
+    CANONICAL,
+    MASTER_ID_HISTORY,
+    MASTER_PERSON,
+    MATCH_PAIR,
+    MATCH_TABLES,
+    PERSON_XREF,
+    REVIEW_QUEUE,
+    SURVIVING,
+    Stage,
+    connect_target,
+    read_table,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MatchSummary:
+    run_id: str
+    records: int
+    masters: int
+    linked_across_systems: int  # masters holding records from more than one system
+    duplicates_within_system: int  # records beyond the first from the same system in one master
+    review_queue: int
+    id_changes: int
+
+
+def match(config: Config, run_id: str | None = None) -> MatchSummary:
+    run_id = run_id or new_run_id()
+    rules = load_rules(_rules_path(config))
+    engine = connect_target(config.target_url())
+    try:
+        persons = read_table(engine, CANONICAL["person"])
+        if persons.empty:
+            raise ReconcileError("no person records in the target. Fix: run `reconcile extract` first.")
+        relationships = read_table(engine, CANONICAL["relationship"])
+        previous = read_table(engine, PERSON_XREF)
+        issued = _issued_ids(engine)
+        result = match_people(persons, relationships, rules)
+        masters, history = assign(result.clusters, previous, issued)
+        frames = _outputs(persons, result, masters, rules.thresholds.keep_pairs)
+        frames["master_id_history"] = history
+        _publish(engine, run_id, frames)
+    finally:
+        engine.dispose()
+    summary = _summarise(run_id, result, masters, history)
+    log.info("match run %s: %d records -> %d masters", run_id, summary.records, summary.masters)
+    return summary
+
+
+def _rules_path(config: Config) -> Path | None:
+    if config.matching and config.matching.rules:
+        return config.base_dir / config.matching.rules
+    return None
+
+
+def _issued_ids(engine: sa.Engine) -> set[str]:
+    with engine.connect() as conn:
+        current = conn.execute(sa.select(MASTER_PERSON.c.master_id)).scalars()
+        old = conn.execute(sa.select(MASTER_ID_HISTORY.c.old_master_id)).scalars()
+        return set(current) | set(old)
+
+
+def _outputs(persons: pd.DataFrame, result: MatchResult, masters: pd.Series, keep: float) -> dict[str, pd.DataFrame]:
+    clusters = result.clusters.assign(master_id=masters.to_numpy())
+    xref = clusters.rename(columns={"person_id": "source_id"})[
+        ["source_system", "source_id", "master_id", "match_probability", "method"]
+    ]
+    pairs = result.pairs.assign(
+        master_id_l=masters.to_numpy()[result.pairs["rid_l"].to_numpy()],
+        master_id_r=masters.to_numpy()[result.pairs["rid_r"].to_numpy()],
+    ).rename(columns={"person_id_l": "source_id_l", "person_id_r": "source_id_r"})
+    kept = pairs[(pairs["match_probability"] >= keep) | (pairs["decision"] != "non_match")]
+    match_pair = kept.rename(columns={k: f"level_{k}" for k in COMPARISONS})[
+        [c.name for c in MATCH_PAIR.columns if c.name != "run_id"]
+    ]
+    review = pairs[pairs["decision"] == "review"].copy()
+    keys = review[["source_system_l", "source_id_l", "source_system_r", "source_id_r"]].itertuples(index=False)
+    review["review_id"] = [_review_id(*key) for key in keys]
+    review_queue = review[[c.name for c in REVIEW_QUEUE.columns if c.name != "run_id"]]
+    return {
+        "master_person": surviving_values(persons, clusters),
+        "person_xref": xref,
+        "match_pair": match_pair.astype({f: bool for f in FLAGS}),
+        "review_queue": review_queue,
+    }
+
+
+def surviving_values(persons: pd.DataFrame, clusters: pd.DataFrame) -> pd.DataFrame:
+    """For now the most recently modified record's value wins, field by field (nulls never win)."""
+    joined = persons.merge(
+        clusters[["source_system", "person_id", "master_id"]], on=["source_system", "person_id"], how="inner"
+    )
+    ordered = joined.sort_values(["master_id", "modified_at", "source_system", "person_id"],
+                                 ascending=[True, False, True, True], na_position="last")  # fmt: skip
+    grouped = ordered.groupby("master_id", sort=True)
+    values = grouped[[c.name for c in SURVIVING]].first()
+    values["records"] = grouped.size()
+    values["source_systems"] = grouped["source_system"].agg(lambda s: ",".join(sorted(set(s))))
+    return values.reset_index()
+
+
+def _review_id(*key: str) -> str:
+    """Stable across runs, so a reviewer's decision finds its pair again."""
+    return "R" + hashlib.blake2b("|".join(key).encode(), digest_size=8).hexdigest().upper()
+
+
+def _publish(engine: sa.Engine, run_id: str, frames: dict[str, pd.DataFrame]) -> None:
+    stage = Stage(engine, run_id, [*MATCH_TABLES, MASTER_ID_HISTORY])
+    try:
+        for name, frame in frames.items():
+            stage.append(name, frame)
+        stage.publish(replace={t.name: None for t in MATCH_TABLES}, append=["master_id_history"])
+    except BaseException:
+        stage.discard()
+        raise
+
+
+def _summarise(run_id: str, result: MatchResult, masters: pd.Series, history: pd.DataFrame) -> MatchSummary:
+    clusters = result.clusters.assign(master_id=masters.to_numpy())
+    systems = clusters.groupby("master_id")["source_system"].nunique()
+    per_system = clusters.groupby(["master_id", "source_system"]).size()
+    return MatchSummary(
+        run_id=run_id,
+        records=len(clusters),
+        masters=int(clusters["master_id"].nunique()),
+        linked_across_systems=int((systems > 1).sum()),
+        duplicates_within_system=int((per_system - 1).sum()),
+        review_queue=int((result.pairs["decision"] == "review").sum()),
+        id_changes=int(history["records"].sum()) if len(history) else 0,
+    )

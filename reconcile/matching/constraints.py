@@ -1,0 +1,84 @@
+"""Hard safeguarding constraints: pairs that must never be linked automatically, whatever they score.
+
+A false merge puts one child's risk history on another child. These rules hold even when
+the model is confident; a pair that breaks one goes to review, and clustering makes sure
+no chain of other links joins it either.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from reconcile.matching.rules import Constraints
+
+FLAGS = ("nhs_conflict", "twin_guard", "sex_conflict", "related")
+REASONS = {
+    "nhs_conflict": "both NHS numbers are valid and they differ",
+    "twin_guard": "possible twins: same or near DOB, same family, home or surname, different forenames",
+    "sex_conflict": "recorded sexes differ",
+    "related": "one system records these two as relatives of each other",
+}
+
+
+def flag(
+    std: pd.DataFrame, pairs: pd.DataFrame, gammas: pd.DataFrame, settings: Constraints, links: pd.DataFrame
+) -> pd.DataFrame:
+    """One boolean column per constraint, aligned with `pairs`."""
+    left, right = pairs["rid_l"].to_numpy(), pairs["rid_r"].to_numpy()
+    family = family_ids(std, links)
+    same_family = (family[left] == family[right]) & (family[left] >= 0)
+    forename = gammas["forename"].to_numpy()
+    near_dob = np.nan_to_num(gammas["dob_days"].to_numpy(), nan=np.inf) <= settings.twin_dob_days
+    shared_home_or_name = same_family | (gammas["address"].to_numpy() >= 3) | (gammas["surname"].to_numpy() >= 3)
+    nhs_equal = gammas["nhs"].to_numpy() == 1
+    # Different forenames: not equal, not the same name, not a near-certain typo of it. Twins do not
+    # share a valid NHS number, so with one shared only a wholly different forename still counts.
+    different_forenames = (forename == 0) | ((forename == 1) & ~nhs_equal)
+    return pd.DataFrame(
+        {
+            "nhs_conflict": settings.nhs_conflict & (gammas["nhs"].to_numpy() == 0),
+            "twin_guard": settings.twin_guard & near_dob & shared_home_or_name & different_forenames,
+            "sex_conflict": settings.sex_conflict & (gammas["sex"].to_numpy() == 0) & ~nhs_equal,
+            "related": _directly_related(std, pairs, links),
+        }
+    )
+
+
+def family_ids(std: pd.DataFrame, links: pd.DataFrame) -> np.ndarray:
+    """Households within each source: records joined by any relationship row. -1 where none."""
+    edges = _link_rids(std, links)
+    result = np.full(len(std), -1, dtype=np.int64)
+    if edges.empty:
+        return result
+    n = len(std)
+    graph = coo_matrix((np.ones(len(edges)), (edges["a"], edges["b"])), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    linked = np.zeros(n, dtype=bool)
+    linked[edges["a"].to_numpy()] = True
+    linked[edges["b"].to_numpy()] = True
+    return np.where(linked, labels, -1)
+
+
+def _directly_related(std: pd.DataFrame, pairs: pd.DataFrame, links: pd.DataFrame) -> np.ndarray:
+    """A person is not their own mother: a relationship row between two records keeps them apart."""
+    edges = _link_rids(std, links)
+    if edges.empty or pairs.empty:
+        return np.zeros(len(pairs), dtype=bool)
+    lo, hi = np.minimum(edges["a"], edges["b"]), np.maximum(edges["a"], edges["b"])
+    known = pd.MultiIndex.from_arrays([lo, hi])
+    return pd.MultiIndex.from_arrays([pairs["rid_l"], pairs["rid_r"]]).isin(known)
+
+
+def _link_rids(std: pd.DataFrame, links: pd.DataFrame) -> pd.DataFrame:
+    """Relationship rows as pairs of rids; rows naming people not in `std` are ignored."""
+    if links is None or links.empty:
+        return pd.DataFrame({"a": [], "b": []}, dtype=np.int64)
+    rid = pd.Series(std["rid"].to_numpy(), index=pd.MultiIndex.from_arrays([std["source_system"], std["person_id"]]))
+    a = rid.reindex(pd.MultiIndex.from_arrays([links["source_system"], links["person_id"].astype(str)]))
+    b = rid.reindex(pd.MultiIndex.from_arrays([links["source_system"], links["related_person_id"].astype(str)]))
+    found = a.notna().to_numpy() & b.notna().to_numpy()
+    edges = pd.DataFrame({"a": a.to_numpy()[found], "b": b.to_numpy()[found]}).astype(np.int64)
+    return edges[edges["a"] != edges["b"]]

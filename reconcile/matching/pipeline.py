@@ -1,0 +1,209 @@
+"""The matching steps in the order data flows: standardise -> block -> compare -> train -> score -> cluster.
+
+Every step is a function of DataFrames; this module only chains them and decides, per pair,
+link, review or neither.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from reconcile.matching.blocking import BlockingReport, block
+from reconcile.matching.clustering import cluster
+from reconcile.matching.comparisons import COMPARISONS, compare
+from reconcile.matching.constraints import FLAGS, REASONS, flag
+from reconcile.matching.inference import score
+from reconcile.matching.rules import Rules, load_rules
+from reconcile.matching.standardise import standardise
+from reconcile.matching.training import Model, train
+
+log = logging.getLogger(__name__)
+DECISION_COLUMNS = ["source_system_l", "person_id_l", "source_system_r", "person_id_r", "decision"]
+
+
+@dataclass
+class MatchResult:
+    std: pd.DataFrame  # standardised records, by rid
+    pairs: pd.DataFrame  # every scored candidate pair: rids, ids, levels, weights, flags, decision, reason
+    clusters: pd.DataFrame  # source_system, person_id, master_key, cluster (smallest rid), method, match_probability
+    model: Model | None
+    blocking: BlockingReport = field(default_factory=BlockingReport)
+
+    @property
+    def review(self) -> pd.DataFrame:
+        return self.pairs[self.pairs["decision"] == "review"]
+
+
+def match_people(
+    persons: pd.DataFrame,
+    relationships: pd.DataFrame | None = None,
+    rules: Rules | None = None,
+    decisions: pd.DataFrame | None = None,
+    seed: int | None = None,
+) -> MatchResult:
+    """Cluster person records into people. `decisions`: reviewers' MATCH / NOT_MATCH on pairs of records."""
+    rules = rules or load_rules()
+    if seed is not None:
+        rules = rules.model_copy(update={"training": rules.training.model_copy(update={"seed": seed})})
+    std = standardise(persons)
+    links = relationships if relationships is not None else pd.DataFrame()
+    reviewed = _decision_rids(std, decisions)
+    if len(std) < 2:
+        log.warning("matching: %d record(s), nothing to compare", len(std))
+        return _result(std, _empty_pairs(), np.arange(len(std)), None, BlockingReport())
+
+    pairs, report = block(std, rules.blocking.rules, rules.blocking.max_block_size)
+    pairs = _with_reviewed_pairs(pairs, reviewed)
+    gammas = compare(std, pairs, rules.comparisons)
+    model = train(std, rules, labels=reviewed.rename(columns={"match": "is_match"}))
+    scores = score(std, pairs, gammas, model)
+    flags = flag(std, pairs, gammas, rules.constraints, links)
+    ids = _pair_ids(std, pairs)
+    scored = pd.concat([pairs.reset_index(drop=True), ids, gammas, scores, flags], axis=1)
+    scored, labels = _decide(scored, reviewed, rules, len(std))
+    return _result(std, scored, labels, model, report)
+
+
+def _pair_ids(std: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    left = std.iloc[pairs["rid_l"].to_numpy()]
+    right = std.iloc[pairs["rid_r"].to_numpy()]
+    return pd.DataFrame(
+        {
+            "source_system_l": left["source_system"].to_numpy(),
+            "person_id_l": left["person_id"].to_numpy(),
+            "source_system_r": right["source_system"].to_numpy(),
+            "person_id_r": right["person_id"].to_numpy(),
+        }
+    )
+
+
+def _decide(scored: pd.DataFrame, reviewed: pd.DataFrame, rules: Rules, n: int) -> tuple[pd.DataFrame, np.ndarray]:
+    t = rules.thresholds
+    p = scored["match_probability"].to_numpy()
+    flagged = scored[list(FLAGS)].any(axis=1).to_numpy()
+    verdict = _reviewer_verdict(scored, reviewed)  # 1 MATCH, 0 NOT_MATCH, -1 none
+    candidate = (p >= t.match) & ~flagged & (verdict != 0)
+    forbidden = (flagged | (p < t.cannot_link) | (verdict == 0)) & (verdict != 1)
+    forced = verdict == 1
+
+    links = scored.loc[candidate, ["rid_l", "rid_r", "match_weight"]]
+    outcome = cluster(n, links, scored.loc[forbidden, ["rid_l", "rid_r"]], scored.loc[forced, ["rid_l", "rid_r"]])
+    refused = np.zeros(len(scored), dtype=bool)
+    refused[np.flatnonzero(candidate)] = outcome.refused
+
+    linked = candidate & ~refused
+    decision = np.where(forced | linked, "match", "non_match")
+    review = ~(forced | linked) & (verdict == -1) & ((p >= t.review) | ((p >= t.match) & refused))
+    decision = np.where(review, "review", decision)
+    scored = scored.assign(decision=decision, reason=_reasons(scored, p, refused, verdict, t.match, t.review))
+    return scored, outcome.labels
+
+
+def _reasons(
+    scored: pd.DataFrame, p: np.ndarray, refused: np.ndarray, verdict: np.ndarray, upper: float, lower: float
+) -> list[str | None]:
+    """Why a pair is where it is, in words a reviewer can act on."""
+    reasons: list[str | None] = []
+    flags = scored[list(FLAGS)].to_numpy()
+    for i in range(len(scored)):
+        if verdict[i] == 1:
+            reasons.append("reviewer decided MATCH")
+        elif verdict[i] == 0:
+            reasons.append("reviewer decided NOT_MATCH")
+        elif flags[i].any():
+            reasons.append("; ".join(REASONS[f] for f, on in zip(FLAGS, flags[i], strict=True) if on))
+        elif refused[i]:
+            reasons.append("linking would join records that must stay apart")
+        elif lower <= p[i] < upper:
+            reasons.append("score between the review and match thresholds")
+        else:
+            reasons.append(None)
+    return reasons
+
+
+def _result(
+    std: pd.DataFrame, pairs: pd.DataFrame, labels: np.ndarray, model: Model | None, report: BlockingReport
+) -> MatchResult:
+    best = _best_link(len(std), pairs)
+    keys = (std["source_system"] + "|" + std["person_id"]).to_numpy()
+    # The smallest record key names the cluster; lexsort keeps this in NumPy, not per-group Python.
+    order = np.lexsort((keys, labels))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = labels[order][1:] != labels[order][:-1]
+    smallest = pd.Series(keys[order][first], index=labels[order][first])
+    master_key = smallest.reindex(labels).to_numpy()
+    clusters = pd.DataFrame(
+        {
+            "source_system": std["source_system"],
+            "person_id": std["person_id"],
+            "master_key": master_key,
+            "cluster": labels,
+            "match_probability": best["p"],
+            "method": best["method"],
+        }
+    )
+    return MatchResult(std=std, pairs=pairs, clusters=clusters, model=model, blocking=report)
+
+
+def _best_link(n: int, pairs: pd.DataFrame) -> pd.DataFrame:
+    """How each record joined its master: its strongest link in, and what kind of link that was."""
+    best = pd.DataFrame({"p": np.ones(n), "method": ["deterministic"] * n})
+    if pairs.empty:
+        return best
+    linked = pairs[pairs["decision"] == "match"]
+    sides = pd.concat(
+        [linked[["rid_l", "match_probability", "nhs", "dob", "reason"]].rename(columns={"rid_l": "rid"}),
+         linked[["rid_r", "match_probability", "nhs", "dob", "reason"]].rename(columns={"rid_r": "rid"})]
+    ).sort_values("match_probability", ascending=False).drop_duplicates("rid")  # fmt: skip
+    method = np.where(
+        sides["reason"] == "reviewer decided MATCH",
+        "review",
+        np.where((sides["nhs"] == 1) & (sides["dob"] == 5), "deterministic", "probabilistic"),
+    )
+    best.loc[sides["rid"].to_numpy(), "p"] = sides["match_probability"].to_numpy()
+    best.loc[sides["rid"].to_numpy(), "method"] = method
+    return best
+
+
+def _decision_rids(std: pd.DataFrame, decisions: pd.DataFrame | None) -> pd.DataFrame:
+    """Reviewers' decisions on pairs of records still present, as rids; UNSURE teaches nothing."""
+    empty = pd.DataFrame({"rid_l": [], "rid_r": [], "match": []}, dtype=np.int64)
+    if decisions is None or decisions.empty:
+        return empty
+    rid = pd.Series(std["rid"].to_numpy(), index=pd.MultiIndex.from_arrays([std["source_system"], std["person_id"]]))
+    a = rid.reindex(pd.MultiIndex.from_arrays([decisions["source_system_l"], decisions["person_id_l"]])).to_numpy()
+    b = rid.reindex(pd.MultiIndex.from_arrays([decisions["source_system_r"], decisions["person_id_r"]])).to_numpy()
+    known = ~(np.isnan(a) | np.isnan(b)) & decisions["decision"].isin(["MATCH", "NOT_MATCH"]).to_numpy()
+    a, b = a[known].astype(np.int64), b[known].astype(np.int64)
+    return pd.DataFrame(
+        {"rid_l": np.minimum(a, b), "rid_r": np.maximum(a, b), "match": (decisions["decision"][known] == "MATCH")}
+    ).astype({"match": np.int64})
+
+
+def _with_reviewed_pairs(pairs: pd.DataFrame, reviewed: pd.DataFrame) -> pd.DataFrame:
+    """A pair a reviewer decided is scored even if no blocking rule brings it together."""
+    if reviewed.empty:
+        return pairs
+    extra = reviewed[["rid_l", "rid_r"]].assign(rule=np.int16(-1))
+    merged = pd.concat([pairs, extra], ignore_index=True).drop_duplicates(["rid_l", "rid_r"], keep="first")
+    return merged.sort_values(["rid_l", "rid_r"]).reset_index(drop=True)
+
+
+def _reviewer_verdict(scored: pd.DataFrame, reviewed: pd.DataFrame) -> np.ndarray:
+    verdict = np.full(len(scored), -1, dtype=np.int8)
+    if reviewed.empty:
+        return verdict
+    index = pd.MultiIndex.from_arrays([scored["rid_l"], scored["rid_r"]])
+    pair_index = pd.MultiIndex.from_arrays([reviewed["rid_l"], reviewed["rid_r"]])
+    decided = pd.Series(reviewed["match"].to_numpy(), index=pair_index)
+    found = decided.reindex(index).to_numpy()
+    return np.where(np.isnan(found), -1, found).astype(np.int8)
+
+
+def _empty_pairs() -> pd.DataFrame:
+    columns = ["rid_l", "rid_r", "rule", *COMPARISONS, "match_probability", "match_weight", *FLAGS]
+    return pd.DataFrame({c: [] for c in columns}).assign(decision=[], reason=[])

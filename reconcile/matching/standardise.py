@@ -1,0 +1,133 @@
+"""Standardise: canonical person rows -> the columns blocking and comparison work on.
+
+A pure function of one partition. Work is done once per distinct value (names, postcodes
+and identifiers repeat a great deal), then mapped back onto the rows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import jellyfish
+import numpy as np
+import pandas as pd
+from stdnum.gb import nhs, upn
+
+from reconcile.matching.names import is_placeholder, normalise
+
+STANDARD_COLUMNS = [
+    "rid", "source_system", "person_id", "forename", "forenames", "surname", "forename_phonetic",
+    "surname_phonetic", "forename_initial", "placeholder", "dob", "dob_expected", "dob_year", "dob_ym", "sex",
+    "nhs", "nhs_invalid", "upn", "upn_invalid", "postcode", "pc_sector", "pc_district", "pc_area", "address",
+]  # fmt: skip
+_UK_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})$")
+
+
+def standardise(persons: pd.DataFrame) -> pd.DataFrame:
+    """One row per input row, in input order; `rid` is the row's position and the key of every later step."""
+    n = len(persons)
+    column = _getter(persons)
+    forename = _per_value(column("forename"), normalise)
+    placeholder = forename.map(lambda name: is_placeholder(name) if isinstance(name, str) else False).astype(bool)
+    forename = forename.mask(placeholder, None)
+    middle = _per_value(column("middle_names"), normalise)
+    surname = _per_value(column("surname"), normalise)
+
+    dob = pd.to_datetime(column("dob"), errors="coerce")
+    expected = pd.to_datetime(column("expected_dob"), errors="coerce")
+    # An unborn placeholder is matched on its expected date; so is any record with no real DOB.
+    dob_expected = dob.isna() & expected.notna()
+    effective = dob.where(dob.notna(), expected)
+
+    nhs_compact, nhs_invalid = _identifier(column("nhs_number"), nhs.compact, nhs.is_valid)
+    upn_compact, upn_invalid = _identifier(column("upn"), upn.compact, upn.is_valid)
+    postcode = _per_value(column("postcode"), _postcode)
+
+    out = pd.DataFrame(
+        {
+            "rid": np.arange(n, dtype=np.int64),
+            "source_system": column("source_system").astype(str).to_numpy(),
+            "person_id": column("person_id").astype(str).to_numpy(),
+            "forename": _first_token(forename),
+            "forenames": _join(forename, middle),
+            "surname": surname,
+            "forename_phonetic": _per_value(_first_token(forename), jellyfish.metaphone),
+            "surname_phonetic": _per_value(_first_token(surname), jellyfish.metaphone),
+            "forename_initial": forename.str[0],
+            "placeholder": placeholder.to_numpy(),
+            "dob": effective,
+            "dob_expected": dob_expected.to_numpy(),
+            "dob_year": effective.dt.year.astype("Int32"),
+            "dob_ym": (effective.dt.year * 100 + effective.dt.month).astype("Int32"),
+            "sex": column("sex").where(column("sex").isin(["M", "F"]), None),
+            "nhs": nhs_compact,
+            "nhs_invalid": nhs_invalid,
+            "upn": upn_compact,
+            "upn_invalid": upn_invalid,
+            "postcode": postcode.str[0],
+            "pc_sector": postcode.str[1],
+            "pc_district": postcode.str[2],
+            "pc_area": postcode.str[3],
+            "address": _per_value(column("address"), lambda a: normalise(a, digits=True)),
+        }
+    )
+    return out[STANDARD_COLUMNS]
+
+
+def _getter(persons: pd.DataFrame) -> Callable[[str], pd.Series]:
+    """Absent columns read as all-missing, so a source without a DOB column is still matched."""
+    index = pd.RangeIndex(len(persons))
+
+    def column(name: str) -> pd.Series:
+        if name in persons:
+            return pd.Series(persons[name].to_numpy(), index=index, dtype=object)
+        return pd.Series(None, index=index, dtype=object)
+
+    return column
+
+
+def _per_value(values: pd.Series, fn: Callable[[object], object]) -> pd.Series:
+    """Apply `fn` once per distinct non-null value."""
+    present = values.dropna()
+    mapping = {v: fn(v) for v in pd.unique(present)}
+    return values.map(mapping).astype(object).where(values.notna(), None)
+
+
+def _first_token(values: pd.Series) -> pd.Series:
+    return values.str.split(" ", n=1).str[0].astype(object).where(values.notna(), None)
+
+
+def _join(first: pd.Series, rest: pd.Series) -> pd.Series:
+    joined = first.fillna("").str.cat(rest.fillna(""), sep=" ").str.strip()
+    return joined.where(joined != "", None).astype(object)
+
+
+def _identifier(
+    values: pd.Series, compact: Callable[[str], str], is_valid: Callable[[str], bool]
+) -> tuple[pd.Series, np.ndarray]:
+    """A valid identifier is evidence; an invalid one is kept in the source but counts for nothing."""
+
+    def judge(raw: object) -> tuple[str | None, bool]:
+        text = str(raw).strip()
+        if not text:
+            return None, False
+        return (compact(text), False) if is_valid(text) else (None, True)
+
+    judged = _per_value(values, judge)
+    valid = judged.map(lambda j: j[0] if isinstance(j, tuple) else None).astype(object)
+    invalid = judged.map(lambda j: bool(j[1]) if isinstance(j, tuple) else False).to_numpy(dtype=bool)
+    return valid, invalid
+
+
+def _postcode(raw: object) -> tuple[str | None, str | None, str | None, str | None]:
+    """(full, sector, district, area) of a UK postcode; anything else is compared whole or not at all."""
+    compact = re.sub(r"[^A-Z0-9]", "", str(raw).upper())
+    if not compact:
+        return (None, None, None, None)
+    match = _UK_POSTCODE.match(compact)
+    if not match:
+        return (compact, None, None, None)
+    outward, inward = match.groups()
+    area = re.match(r"[A-Z]+", outward).group(0)  # type: ignore[union-attr]
+    return (f"{outward} {inward}", f"{outward} {inward[0]}", outward, area)

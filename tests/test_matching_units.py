@@ -1,0 +1,263 @@
+"""The matching steps one by one: standardise, block, compare, train, constrain, cluster."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reconcile.matching import load_rules, match_people
+from reconcile.matching.blocking import block, pair_completeness
+from reconcile.matching.clustering import cluster
+from reconcile.matching.comparisons import compare
+from reconcile.matching.names import is_placeholder, name_variants, normalise
+from reconcile.matching.standardise import standardise
+from reconcile.matching.training import train
+
+RULES = load_rules()
+
+
+def people(*rows: dict) -> pd.DataFrame:
+    base = {"source_system": "a", "forename": None, "surname": None, "dob": None, "sex": None, "nhs_number": None}
+    frame = pd.DataFrame([{**base, "person_id": str(i), **row} for i, row in enumerate(rows)])
+    return frame
+
+
+def with_crowd(frame: pd.DataFrame, size: int = 400) -> pd.DataFrame:
+    """The records under test among a crowd of strangers, so the model has a population to learn from."""
+    rng = np.random.default_rng(0)
+    forenames = ["ava", "ben", "cara", "dan", "eve", "finn", "gus", "hana", "ivy", "jon", "kai", "lola", "max"]
+    surnames = ["ali", "brown", "cole", "diaz", "egan", "fox", "gray", "hill", "ince", "jones", "king", "lowe"]
+    crowd = pd.DataFrame(
+        {
+            "source_system": rng.choice(["a", "b"], size),
+            "person_id": [f"c{i}" for i in range(size)],
+            "forename": rng.choice(forenames, size),
+            "surname": rng.choice(surnames, size),
+            "dob": [str(date(2005, 1, 1) + pd.Timedelta(days=int(d))) for d in rng.integers(0, 6000, size)],
+            "sex": rng.choice(["M", "F"], size),
+            "postcode": [
+                f"LS{d} {s}AB" for d, s in zip(rng.integers(1, 30, size), rng.integers(0, 9, size), strict=True)
+            ],
+        }
+    )
+    return pd.concat([frame, crowd], ignore_index=True)
+
+
+def levels(a: dict, b: dict) -> dict:
+    std = standardise(people(a, b))
+    gammas = compare(std, pd.DataFrame({"rid_l": [0], "rid_r": [1]}), RULES.comparisons)
+    return gammas.iloc[0].to_dict()
+
+
+@given(st.text(max_size=40))
+def test_normalise_is_ascii_lower_case_and_idempotent(text):
+    once = normalise(text)
+    assert once is None or (once.isascii() and once == once.lower() and once.strip() == once and "  " not in once)
+    assert normalise(once) == once
+
+
+def test_normalise_folds_accents_and_splits_double_barrelled_names():
+    assert normalise("Zoë  O'Brien-Smith") == "zoe obrien smith"
+    assert normalise("Łukasz Żółć") == "lukasz zolc"
+    assert normalise("Mr John") == "john"
+
+
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("baby", True),
+        ("baby of sarah", True),
+        ("unborn", True),
+        ("baby boy", True),
+        ("twin 1", True),
+        ("babette", False),
+        ("amelia", False),
+    ],
+)
+def test_placeholders_are_recognised(name, expected):
+    assert is_placeholder(name) is expected
+
+
+def test_nickname_and_transliteration_equivalence_without_chaining_full_names():
+    variants = name_variants()
+    assert variants.same_name("alfie", "alfred") and variants.same_name("ollie", "oliver")
+    assert variants.same_name("mohammed", "muhammad") and variants.same_name("muhammad", "mohamed")
+    assert variants.same_name("bill", "william")  # from the nicknames package
+    assert not variants.same_name("alexander", "alexandra")  # both shorten to Alex, but are not one name
+    assert not variants.same_name("william", "robert")
+
+
+def test_standardise_keeps_invalid_identifiers_out_of_the_evidence():
+    std = standardise(people({"nhs_number": "943 476 5919", "upn": "A123"}, {"nhs_number": "9434765918"}))
+    assert std["nhs"].tolist() == ["9434765919", None]
+    assert std["nhs_invalid"].tolist() == [False, True]
+
+
+def test_placeholders_match_on_their_expected_date():
+    std = standardise(people({"forename": "Baby", "surname": "Smith", "expected_dob": "2026-12-01"}))
+    assert std.loc[0, "forename"] is None and bool(std.loc[0, "placeholder"])
+    assert std.loc[0, "dob"] == pd.Timestamp("2026-12-01") and bool(std.loc[0, "dob_expected"])
+
+
+def test_postcodes_split_into_sector_district_and_area():
+    std = standardise(people({"postcode": "ls62bb"}, {"postcode": "4223"}))
+    assert std.loc[0, ["postcode", "pc_sector", "pc_district", "pc_area"]].tolist() == ["LS6 2BB", "LS6 2", "LS6", "LS"]
+    assert std.loc[1, ["postcode", "pc_sector"]].tolist() == ["4223", None]
+
+
+def test_comparison_levels():
+    same = {"forename": "Oliver", "surname": "Smith", "dob": "2015-03-04", "sex": "M", "postcode": "LS6 2BB"}
+    assert levels(same, same)["forename"] == 4
+    assert levels(same, {**same, "forename": "Ollie"})["forename"] == 3
+    assert levels(same, {**same, "forename": "Olivar"})["forename"] == 2
+    assert levels(same, {**same, "surname": "Smith-Jones"})["surname"] == 3
+    assert levels(same, {**same, "dob": "2015-04-03"})["dob"] == 4  # day and month swapped
+    assert levels(same, {**same, "dob": "2015-03-05"})["dob"] == 3  # a day off
+    assert levels(same, {**same, "dob": "2015-03-24"})["dob"] == 3  # one digit mistyped
+    assert levels(same, {**same, "dob": "2015-03-17"})["dob"] == 1
+    assert levels(same, {**same, "postcode": "LS6 2ZZ"})["address"] == 2
+    assert levels(same, {**same, "sex": None})["sex"] == -1
+    swapped = levels(same, {**same, "forename": "Smith", "surname": "Oliver"})
+    assert (swapped["forename"], swapped["surname"]) == (4, 4)
+
+
+def test_oversized_blocks_are_skipped_with_a_warning(caplog):
+    frame = people(*({"forename": "John", "surname": "Smith", "dob": "2010-01-01"} for _ in range(30)))
+    std = standardise(frame)
+    with caplog.at_level(logging.WARNING):
+        pairs, report = block(std, [["dob", "surname_phonetic"], ["nhs"]], max_block_size=20)
+    assert len(pairs) == 0
+    assert report.skipped_blocks == {"dob+surname_phonetic": 1} and report.skipped_records["dob+surname_phonetic"] == 30
+    assert "skipped 1 blocks larger than 20" in caplog.text
+
+
+def test_pair_completeness_counts_true_pairs_found():
+    pairs = pd.DataFrame({"rid_l": [0, 2], "rid_r": [1, 3]})
+    assert pair_completeness(pairs, pd.Series(["x", "x", "y", "z"])) == 1.0
+    assert pair_completeness(pairs.iloc[:0], pd.Series(["x", "x", "y", "y"])) == 0.0
+
+
+def test_training_is_deterministic():
+    frame = people(
+        *({"forename": f"n{i % 7}", "surname": f"s{i % 5}", "dob": f"2010-01-{1 + i % 9:02d}"} for i in range(60))
+    )
+    std = standardise(frame)
+    first, second = train(std, RULES), train(std, RULES)
+    assert first.prior == second.prior
+    for k in first.m:
+        np.testing.assert_array_equal(first.m[k], second.m[k])
+        np.testing.assert_array_equal(first.u[k], second.u[k])
+
+
+def test_clustering_refuses_a_chain_through_a_forbidden_pair():
+    links = pd.DataFrame({"rid_l": [0, 1], "rid_r": [1, 2], "match_weight": [20.0, 10.0]})
+    forbidden = pd.DataFrame({"rid_l": [0], "rid_r": [2]})
+    result = cluster(3, links, forbidden, forced=forbidden.iloc[:0])
+    assert result.labels.tolist() == [0, 0, 2]  # the stronger link wins, the weaker is refused
+    assert result.refused.tolist() == [False, True]
+
+
+def test_forced_links_come_first():
+    links = pd.DataFrame({"rid_l": [], "rid_r": [], "match_weight": []})
+    forced = pd.DataFrame({"rid_l": [0], "rid_r": [2]})
+    assert cluster(3, links, forced.iloc[:0], forced).labels.tolist() == [0, 1, 0]
+
+
+TWIN = {"surname": "Shelcroft", "dob": "2013-07-27", "postcode": "NX3 4ST", "sex": "M"}
+
+
+def test_twins_are_never_merged_and_go_to_review():
+    result = match_people(
+        with_crowd(
+            people(
+                {**TWIN, "forename": "Joshua"},
+                {**TWIN, "forename": "Jacob"},
+                {**TWIN, "forename": "Joshua", "source_system": "b"},
+            )
+        )
+    )
+    clusters = result.clusters["cluster"].tolist()
+    assert clusters[0] == clusters[2] != clusters[1]
+    twins = result.pairs[(result.pairs["rid_l"] == 0) & (result.pairs["rid_r"] == 1)].iloc[0]
+    assert bool(twins["twin_guard"])
+
+
+def test_different_valid_nhs_numbers_are_never_merged():
+    same = {"forename": "Amelia", "surname": "Khan", "dob": "2015-03-01", "sex": "F", "postcode": "LS6 2BB"}
+    result = match_people(
+        with_crowd(people({**same, "nhs_number": "9434765919"}, {**same, "nhs_number": "4010232137"}))
+    )
+    assert result.clusters["cluster"].iloc[0] != result.clusters["cluster"].iloc[1]
+    pair = result.pairs[(result.pairs["rid_l"] == 0) & (result.pairs["rid_r"] == 1)].iloc[0]
+    assert pair["decision"] == "review"
+    assert "NHS numbers are valid and they differ" in pair["reason"]
+
+
+def test_different_sexes_go_to_review_unless_the_nhs_number_agrees():
+    same = {"forename": "Sam", "surname": "Khan", "dob": "2015-03-01", "postcode": "LS6 2BB"}
+    apart = match_people(with_crowd(people({**same, "sex": "M"}, {**same, "sex": "F"})))
+    assert apart.clusters["cluster"].iloc[0] != apart.clusters["cluster"].iloc[1]
+    together = match_people(
+        with_crowd(
+            people({**same, "sex": "M", "nhs_number": "9434765919"}, {**same, "sex": "F", "nhs_number": "9434765919"})
+        )
+    )
+    assert together.clusters["cluster"].iloc[0] == together.clusters["cluster"].iloc[1]
+
+
+def test_reviewer_decisions_force_and_forbid_links():
+    same = {"forename": "Amelia", "surname": "Khan", "dob": "2015-03-01", "sex": "F", "postcode": "LS6 2BB"}
+    frame = with_crowd(people(same, same, {"forename": "Zara", "surname": "Patel", "dob": "1990-01-01"}))
+    decisions = pd.DataFrame(
+        {
+            "source_system_l": ["a", "a"],
+            "person_id_l": ["0", "1"],
+            "source_system_r": ["a", "a"],
+            "person_id_r": ["1", "2"],
+            "decision": ["NOT_MATCH", "MATCH"],
+        }
+    )
+    result = match_people(frame, decisions=decisions)
+    labels = result.clusters["cluster"].tolist()
+    assert labels[1] == labels[2] != labels[0]  # the model alone would have linked 0 and 1, and not 1 and 2
+    assert set(result.clusters["method"]) >= {"review"}
+
+
+def test_bad_input_ends_in_warnings_not_crashes(caplog):
+    with caplog.at_level(logging.WARNING):
+        empty = match_people(people().reindex(columns=["source_system", "person_id"]))
+        single = match_people(people({"forename": "Ann"}))
+        nulls = match_people(people({}, {}, {}))
+        no_dob = match_people(
+            people({"forename": "Ann", "surname": "Lee"}, {"forename": "Ann", "surname": "Lee"}).drop(columns=["dob"])
+        )
+        odd = match_people(
+            people({"forename": "Ζωή " * 200, "surname": "😀" * 300}, {"forename": "Ζωή " * 200, "surname": "😀" * 300})
+        )
+    assert len(empty.clusters) == 0 and len(single.clusters) == 1
+    assert nulls.clusters["cluster"].nunique() == 3  # nothing known: nothing linked
+    assert len(no_dob.clusters) == 2 and len(odd.clusters) == 2
+    assert "nothing to compare" in caplog.text
+
+
+def test_ten_thousand_identical_john_smiths_are_skipped_not_exploded(caplog):
+    smith = {"forename": "John", "surname": "Smith", "dob": "1980-01-01", "postcode": "LS1 1AA", "sex": "M"}
+    frame = people(*([smith] * 10_000))
+    with caplog.at_level(logging.WARNING):
+        result = match_people(frame)
+    assert len(result.clusters) == 10_000
+    assert result.pairs.empty or len(result.pairs) < 1_000_000
+    assert "skipped" in caplog.text
+
+
+def test_today_is_not_an_input():
+    """Matching depends only on the records, not on the day it runs."""
+    frame = people({"forename": "Ann", "dob": date(2015, 1, 1)}, {"forename": "Ann", "dob": date(2015, 1, 1)})
+    first, second = match_people(frame), match_people(frame)
+    pd.testing.assert_frame_equal(first.clusters, second.clusters)
