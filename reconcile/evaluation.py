@@ -1,4 +1,6 @@
-"""Accuracy of a clustering against the truth, from counts only, so 200k records score in well under a second.
+"""Accuracy of a clustering against labelled truth, from counts only, so 200k records score in under a second.
+
+Used by the tests, the demo's ground-truth check and benchmarks/matching.py.
 
 Every function takes `clusters` (source_system, person_id, master_key) and `truth` (source_system, person_id,
 true_id, twin_group) covering exactly the same records; a mismatch is an engine bug and raises.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import date
 
 import numpy as np
@@ -261,3 +262,26 @@ def test_today_is_not_an_input():
     frame = people({"forename": "Ann", "dob": date(2015, 1, 1)}, {"forename": "Ann", "dob": date(2015, 1, 1)})
     first, second = match_people(frame), match_people(frame)
     pd.testing.assert_frame_equal(first.clusters, second.clusters)
+
+
+def test_a_rules_file_holds_only_what_it_changes(tmp_path):
+    path = tmp_path / "rules.yaml"
+    path.write_text("thresholds: {match: 0.995}\nblocking: {rules: [[nhs]]}\n", encoding="utf-8")
+    rules = load_rules(path)
+    assert rules.thresholds.match == 0.995 and rules.thresholds.review == RULES.thresholds.review
+    assert rules.blocking.rules == [["nhs"]] and rules.blocking.max_block_size == RULES.blocking.max_block_size
+    assert load_rules("matching_rules/no_families.yaml").constraints.twin_guard is False
+
+
+@pytest.mark.parametrize("text,says", [
+    ("blocking: {rules: [[shoe_size]]}", "unknown keys ['shoe_size']"),
+    ("thresholds: {match: 0.4}", "thresholds.review must be below thresholds.match"),
+    ("thresholds: {mach: 0.9}", "thresholds.mach: Extra inputs are not permitted"),
+])
+def test_bad_rules_are_named(tmp_path, text, says):
+    from reconcile.errors import ConfigError
+
+    path = tmp_path / "rules.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        load_rules(path)

@@ -25,7 +25,15 @@ def cluster(n: int, links: pd.DataFrame, forbidden: pd.DataFrame, forced: pd.Dat
     parent = np.arange(n)
     members: dict[int, list[int]] = {}
     apart: dict[int, set[int]] = {}
-    for a, b in zip(forbidden["rid_l"].to_numpy(), forbidden["rid_r"].to_numpy(), strict=True):
+    # Only a forbidden pair whose records both take part in some link could ever end up together.
+    linked = np.zeros(n, dtype=bool)
+    for frame in (links, forced):
+        linked[frame["rid_l"].to_numpy(dtype=np.int64)] = True
+        linked[frame["rid_r"].to_numpy(dtype=np.int64)] = True
+    relevant = forbidden[
+        linked[forbidden["rid_l"].to_numpy(dtype=np.int64)] & linked[forbidden["rid_r"].to_numpy(dtype=np.int64)]
+    ]
+    for a, b in zip(relevant["rid_l"].to_numpy(), relevant["rid_r"].to_numpy(), strict=True):
         apart.setdefault(int(a), set()).add(int(b))
         apart.setdefault(int(b), set()).add(int(a))
 

@@ -7,6 +7,8 @@ arrays (`process.cpdist`, all cores), never in a Python loop over pairs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 from rapidfuzz import distance, fuzz, process
@@ -32,34 +34,62 @@ COMPARISONS = tuple(LEVELS)
 EXPECTED_DOB_DAYS = 42
 
 
-class _Sides:
-    """The left and right values of each pair, as NumPy arrays taken once per column."""
+class Prepared:
+    """A standardised frame's columns as NumPy arrays, with missing masks, made once and reused by every
+    comparison over it (training compares many chunks of random pairs against the same records)."""
 
-    def __init__(self, std: pd.DataFrame, pairs: pd.DataFrame) -> None:
+    def __init__(self, std: pd.DataFrame) -> None:
         self.std = std
+        self._values: dict[str, np.ndarray] = {}
+        self._absent: dict[str, np.ndarray] = {}
+        self._text: dict[str, np.ndarray] = {}
+        self._derived: dict[str, np.ndarray] = {}
+
+    def derived(self, name: str, make: Callable[[pd.DataFrame], np.ndarray]) -> np.ndarray:
+        """A per-record array computed from the frame once, e.g. DOB as day numbers."""
+        if name not in self._derived:
+            self._derived[name] = make(self.std)
+        return self._derived[name]
+
+    def values(self, column: str) -> np.ndarray:
+        if column not in self._values:
+            self._values[column] = self.std[column].to_numpy()
+        return self._values[column]
+
+    def absent(self, column: str) -> np.ndarray:
+        if column not in self._absent:
+            self._absent[column] = self.std[column].isna().to_numpy()
+        return self._absent[column]
+
+    def text(self, column: str) -> np.ndarray:
+        """Strings with '' for missing, for rapidfuzz."""
+        if column not in self._text:
+            self._text[column] = self.std[column].fillna("").to_numpy(dtype=object)
+        return self._text[column]
+
+
+class _Sides:
+    """The left and right values of each pair, taken from the prepared columns."""
+
+    def __init__(self, prepared: Prepared, pairs: pd.DataFrame) -> None:
+        self.prepared = prepared
+        self.std = prepared.std
         self.left = pairs["rid_l"].to_numpy()
         self.right = pairs["rid_r"].to_numpy()
-        self._cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def __len__(self) -> int:
         return len(self.left)
 
     def values(self, column: str) -> tuple[np.ndarray, np.ndarray]:
-        if column not in self._cache:
-            values = self.std[column].to_numpy()
-            self._cache[column] = (values[self.left], values[self.right])
-        return self._cache[column]
+        values = self.prepared.values(column)
+        return values[self.left], values[self.right]
 
     def text(self, column: str) -> tuple[np.ndarray, np.ndarray]:
-        """Strings with '' for missing, for rapidfuzz."""
-        key = f"{column}:text"
-        if key not in self._cache:
-            values = self.std[column].fillna("").to_numpy(dtype=object)
-            self._cache[key] = (values[self.left], values[self.right])
-        return self._cache[key]
+        values = self.prepared.text(column)
+        return values[self.left], values[self.right]
 
     def missing(self, column: str) -> np.ndarray:
-        absent = self.std[column].isna().to_numpy()
+        absent = self.prepared.absent(column)
         return absent[self.left] | absent[self.right]
 
     def equal(self, column: str) -> np.ndarray:
@@ -67,17 +97,12 @@ class _Sides:
         return (a == b) & ~self.missing(column)
 
 
-def compare(std: pd.DataFrame, pairs: pd.DataFrame, settings: Comparisons) -> pd.DataFrame:
+def compare(std: pd.DataFrame | Prepared, pairs: pd.DataFrame, settings: Comparisons) -> pd.DataFrame:
     """One int8 column per comparison, aligned with `pairs`; also `dob_days` for the constraints."""
-    sides = _Sides(std, pairs)
+    sides = _Sides(std if isinstance(std, Prepared) else Prepared(std), pairs)
     forename = _name_levels(sides, "forename", settings.forename.jaro_winkler, same_name=True)
     surname = _surname_levels(sides, settings.surname.jaro_winkler)
-    # A forename and surname entered the wrong way round agree crosswise, exactly.
-    fl, fr = sides.values("forename")
-    sl, sr = sides.values("surname")
-    swapped = (fl == sr) & (sl == fr) & (forename < 4) & ~sides.missing("forename") & ~sides.missing("surname")
-    forename = np.where(swapped, 4, forename)
-    surname = np.where(swapped, 4, surname)
+    forename, surname = _crosswise(sides, forename, surname, settings.forename.jaro_winkler)
     dob, dob_days = _dob_levels(sides, settings.dob.near_days)
     out = pd.DataFrame(
         {
@@ -94,6 +119,33 @@ def compare(std: pd.DataFrame, pairs: pd.DataFrame, settings: Comparisons) -> pd
     return out
 
 
+def _crosswise(
+    sides: _Sides, forename: np.ndarray, surname: np.ndarray, jw: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """A forename and surname entered the wrong way round: score them crosswise where that agrees better.
+
+    Only pairs whose names disagree both ways are looked at, and both crosswise names must at least be
+    close (Jaro-Winkler high) before the swap is believed.
+    """
+    rows = np.flatnonzero((forename <= 1) & (surname <= 1) & (forename >= 0) & (surname >= 0))
+    if len(rows) == 0:
+        return forename, surname
+    fl, fr = (side[rows] for side in sides.text("forename"))
+    sl, sr = (side[rows] for side in sides.text("surname"))
+    cross_f = _jw_level(fl, sr, jw) + 2 * (fl == sr)
+    cross_s = _jw_level(sl, fr, jw) + 2 * (sl == fr)
+    believed = (np.minimum(cross_f, cross_s) >= 2) & (cross_f + cross_s > forename[rows] + surname[rows])
+    forename, surname = forename.copy(), surname.copy()
+    forename[rows[believed]] = cross_f[believed]
+    surname[rows[believed]] = cross_s[believed]
+    return forename, surname
+
+
+def _jw_level(a: np.ndarray, b: np.ndarray, jw: tuple[float, float]) -> np.ndarray:
+    similarity = _cpdist(a, b, distance.JaroWinkler.normalized_similarity)
+    return np.select([similarity >= jw[0], similarity >= jw[1]], [2, 1], 0)
+
+
 def _cpdist(a: np.ndarray, b: np.ndarray, scorer: object) -> np.ndarray:
     if len(a) == 0:
         return np.zeros(0, dtype=np.float32)
@@ -101,8 +153,7 @@ def _cpdist(a: np.ndarray, b: np.ndarray, scorer: object) -> np.ndarray:
 
 
 def _name_levels(sides: _Sides, column: str, jw: tuple[float, float], same_name: bool) -> np.ndarray:
-    similarity = _cpdist(*sides.text(column), distance.JaroWinkler.normalized_similarity)
-    levels = np.select([similarity >= jw[0], similarity >= jw[1]], [2, 1], 0)
+    levels = _jw_level(*sides.text(column), jw)
     if same_name:
         levels = np.where(_same_name(*sides.values(column)), 3, levels)
     levels = np.where(sides.equal(column), 4, levels)
@@ -138,7 +189,9 @@ def _surname_levels(sides: _Sides, jw: tuple[float, float]) -> np.ndarray:
 def _shares_token(sides: _Sides, column: str) -> np.ndarray:
     """Any word in common, checked only where either side has more than one word."""
     result = np.zeros(len(sides), dtype=bool)
-    several = sides.std[column].map(lambda v: isinstance(v, str) and " " in v).to_numpy(dtype=bool)
+    several = sides.prepared.derived(
+        f"{column}:several", lambda std: std[column].map(lambda v: isinstance(v, str) and " " in v).to_numpy(dtype=bool)
+    )
     rows = np.flatnonzero((several[sides.left] | several[sides.right]) & ~sides.missing(column))
     if len(rows) == 0:
         return result
@@ -150,14 +203,13 @@ def _shares_token(sides: _Sides, column: str) -> np.ndarray:
 
 
 def _dob_levels(sides: _Sides, near_days: int) -> tuple[np.ndarray, np.ndarray]:
-    dob = sides.std["dob"]
-    ordinal = _as_float(dob.to_numpy(dtype="datetime64[D]").astype("int64"), dob.isna())
-    ymd = _as_float((dob.dt.year * 10000 + dob.dt.month * 100 + dob.dt.day).to_numpy(na_value=0), dob.isna())
+    ordinal = sides.prepared.derived("dob:ordinal", _dob_ordinal)
+    ymd = sides.prepared.derived("dob:ymd", _dob_ymd)
     days = np.abs(ordinal[sides.left] - ordinal[sides.right])
     a, b = ymd[sides.left], ymd[sides.right]
     ya, ma, da = a // 10000, (a // 100) % 100, a % 100
     yb, mb, db = b // 10000, (b // 100) % 100, b % 100
-    expected = sides.std["dob_expected"].to_numpy()
+    expected = sides.prepared.values("dob_expected")
     expected = expected[sides.left] | expected[sides.right]
     exact = days == 0
     swapped = (ya == yb) & (ma == db) & (da == mb) & (da != ma)
@@ -166,6 +218,16 @@ def _dob_levels(sides: _Sides, near_days: int) -> tuple[np.ndarray, np.ndarray]:
     same_month = (ya == yb) & (ma == mb)
     levels = np.select([exact, swapped, near, expected_near, same_month], [5, 4, 3, 2, 1], 0)
     return np.where(np.isnan(days), MISSING, levels), days
+
+
+def _dob_ordinal(std: pd.DataFrame) -> np.ndarray:
+    dob = std["dob"]
+    return _as_float(dob.to_numpy(dtype="datetime64[D]").astype("int64"), dob.isna())
+
+
+def _dob_ymd(std: pd.DataFrame) -> np.ndarray:
+    dob = std["dob"]
+    return _as_float((dob.dt.year * 10000 + dob.dt.month * 100 + dob.dt.day).to_numpy(na_value=0), dob.isna())
 
 
 def _as_float(values: np.ndarray, missing: pd.Series) -> np.ndarray:

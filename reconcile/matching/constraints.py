@@ -28,7 +28,8 @@ def flag(
 ) -> pd.DataFrame:
     """One boolean column per constraint, aligned with `pairs`."""
     left, right = pairs["rid_l"].to_numpy(), pairs["rid_r"].to_numpy()
-    family = family_ids(std, links)
+    edges = _link_rids(std, links)
+    family = family_ids(len(std), edges)
     same_family = (family[left] == family[right]) & (family[left] >= 0)
     forename = gammas["forename"].to_numpy()
     near_dob = np.nan_to_num(gammas["dob_days"].to_numpy(), nan=np.inf) <= settings.twin_dob_days
@@ -42,18 +43,16 @@ def flag(
             "nhs_conflict": settings.nhs_conflict & (gammas["nhs"].to_numpy() == 0),
             "twin_guard": settings.twin_guard & near_dob & shared_home_or_name & different_forenames,
             "sex_conflict": settings.sex_conflict & (gammas["sex"].to_numpy() == 0) & ~nhs_equal,
-            "related": _directly_related(std, pairs, links),
+            "related": _directly_related(pairs, edges),
         }
     )
 
 
-def family_ids(std: pd.DataFrame, links: pd.DataFrame) -> np.ndarray:
+def family_ids(n: int, edges: pd.DataFrame) -> np.ndarray:
     """Households within each source: records joined by any relationship row. -1 where none."""
-    edges = _link_rids(std, links)
-    result = np.full(len(std), -1, dtype=np.int64)
+    result = np.full(n, -1, dtype=np.int64)
     if edges.empty:
         return result
-    n = len(std)
     graph = coo_matrix((np.ones(len(edges)), (edges["a"], edges["b"])), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
     linked = np.zeros(n, dtype=bool)
@@ -62,9 +61,8 @@ def family_ids(std: pd.DataFrame, links: pd.DataFrame) -> np.ndarray:
     return np.where(linked, labels, -1)
 
 
-def _directly_related(std: pd.DataFrame, pairs: pd.DataFrame, links: pd.DataFrame) -> np.ndarray:
+def _directly_related(pairs: pd.DataFrame, edges: pd.DataFrame) -> np.ndarray:
     """A person is not their own mother: a relationship row between two records keeps them apart."""
-    edges = _link_rids(std, links)
     if edges.empty or pairs.empty:
         return np.zeros(len(pairs), dtype=bool)
     lo, hi = np.minimum(edges["a"], edges["b"]), np.maximum(edges["a"], edges["b"])

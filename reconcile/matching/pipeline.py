@@ -14,7 +14,7 @@ import pandas as pd
 
 from reconcile.matching.blocking import BlockingReport, block
 from reconcile.matching.clustering import cluster
-from reconcile.matching.comparisons import COMPARISONS, compare
+from reconcile.matching.comparisons import COMPARISONS, Prepared, compare
 from reconcile.matching.constraints import FLAGS, REASONS, flag
 from reconcile.matching.inference import score
 from reconcile.matching.rules import Rules, load_rules
@@ -58,8 +58,9 @@ def match_people(
 
     pairs, report = block(std, rules.blocking.rules, rules.blocking.max_block_size)
     pairs = _with_reviewed_pairs(pairs, reviewed)
-    gammas = compare(std, pairs, rules.comparisons)
-    model = train(std, rules, labels=reviewed.rename(columns={"match": "is_match"}))
+    prepared = Prepared(std)
+    gammas = compare(prepared, pairs, rules.comparisons)
+    model = train(prepared, rules, labels=reviewed.rename(columns={"match": "is_match"}))
     scores = score(std, pairs, gammas, model)
     flags = flag(std, pairs, gammas, rules.constraints, links)
     ids = _pair_ids(std, pairs)
@@ -105,24 +106,17 @@ def _decide(scored: pd.DataFrame, reviewed: pd.DataFrame, rules: Rules, n: int) 
 
 def _reasons(
     scored: pd.DataFrame, p: np.ndarray, refused: np.ndarray, verdict: np.ndarray, upper: float, lower: float
-) -> list[str | None]:
-    """Why a pair is where it is, in words a reviewer can act on."""
-    reasons: list[str | None] = []
-    flags = scored[list(FLAGS)].to_numpy()
-    for i in range(len(scored)):
-        if verdict[i] == 1:
-            reasons.append("reviewer decided MATCH")
-        elif verdict[i] == 0:
-            reasons.append("reviewer decided NOT_MATCH")
-        elif flags[i].any():
-            reasons.append("; ".join(REASONS[f] for f, on in zip(FLAGS, flags[i], strict=True) if on))
-        elif refused[i]:
-            reasons.append("linking would join records that must stay apart")
-        elif lower <= p[i] < upper:
-            reasons.append("score between the review and match thresholds")
-        else:
-            reasons.append(None)
-    return reasons
+) -> np.ndarray:
+    """Why a pair is where it is, in words a reviewer can act on; later assignments take precedence."""
+    reason = np.full(len(scored), None, dtype=object)
+    reason[(lower <= p) & (p < upper)] = "score between the review and match thresholds"
+    reason[refused] = "linking would join records that must stay apart"
+    flags = scored[list(FLAGS)].to_numpy(dtype=bool)
+    for i in np.flatnonzero(flags.any(axis=1)):
+        reason[i] = "; ".join(REASONS[f] for f, on in zip(FLAGS, flags[i], strict=True) if on)
+    reason[verdict == 0] = "reviewer decided NOT_MATCH"
+    reason[verdict == 1] = "reviewer decided MATCH"
+    return reason
 
 
 def _result(

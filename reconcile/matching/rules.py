@@ -19,7 +19,7 @@ class _Strict(BaseModel):
 
 
 class Blocking(_Strict):
-    max_block_size: int = Field(500, gt=1)
+    max_block_size: int = Field(gt=1)
     rules: list[list[str]]
 
     @field_validator("rules")
@@ -33,16 +33,16 @@ class Blocking(_Strict):
 
 
 class NameComparison(_Strict):
-    jaro_winkler: tuple[float, float] = (0.92, 0.80)
+    jaro_winkler: tuple[float, float]
     term_frequency: bool = False
 
 
 class DobComparison(_Strict):
-    near_days: int = Field(1, ge=0)
+    near_days: int = Field(ge=0)
 
 
 class AddressComparison(_Strict):
-    token_similarity: tuple[float, float] = (0.9, 0.7)
+    token_similarity: tuple[float, float]
 
 
 class Empty(_Strict):
@@ -50,60 +50,73 @@ class Empty(_Strict):
 
 
 class Comparisons(_Strict):
-    forename: NameComparison = NameComparison()
-    surname: NameComparison = NameComparison(term_frequency=True)
-    dob: DobComparison = DobComparison()
-    nhs: Empty = Empty()
-    upn: Empty = Empty()
-    sex: Empty = Empty()
-    address: AddressComparison = AddressComparison()
+    forename: NameComparison
+    surname: NameComparison
+    dob: DobComparison
+    nhs: Empty
+    upn: Empty
+    sex: Empty
+    address: AddressComparison
 
 
 class Training(_Strict):
-    u_sample_pairs: int = Field(1_000_000, gt=0)
-    em_rules: list[list[str]] = [["dob"], ["forename", "surname"]]
-    anchor_rules: list[list[str]] = [["nhs"], ["upn"]]
-    em_max_pairs: int = Field(500_000, gt=0)
-    em_iterations: int = Field(40, gt=0)
-    em_tolerance: float = Field(1e-4, gt=0)
-    seed: int = 42
+    u_sample_pairs: int = Field(gt=0)
+    em_rules: list[list[str]]
+    anchor_rules: list[list[str]]
+    em_max_pairs: int = Field(gt=0)
+    em_iterations: int = Field(gt=0)
+    em_tolerance: float = Field(gt=0)
+    seed: int
 
 
 class Thresholds(_Strict):
-    match: float = Field(0.99, gt=0, lt=1)
-    review: float = Field(0.5, gt=0, lt=1)
-    keep_pairs: float = Field(0.01, ge=0, lt=1)
-    cannot_link: float = Field(0.001, ge=0, lt=1)
+    match: float = Field(gt=0, lt=1)
+    review: float = Field(gt=0, lt=1)
+    keep_pairs: float = Field(ge=0, lt=1)
+    cannot_link: float = Field(ge=0, lt=1)
 
 
 class Constraints(_Strict):
-    nhs_conflict: bool = True
-    twin_guard: bool = True
-    twin_dob_days: int = Field(1, ge=0)
-    sex_conflict: bool = True
+    nhs_conflict: bool
+    twin_guard: bool
+    twin_dob_days: int = Field(ge=0)
+    sex_conflict: bool
 
 
 class Rules(_Strict):
+    """Every value comes from matching_rules/default.yaml, the one place defaults live."""
+
     blocking: Blocking
-    comparisons: Comparisons = Comparisons()
-    training: Training = Training()
-    thresholds: Thresholds = Thresholds()
-    constraints: Constraints = Constraints()
+    comparisons: Comparisons
+    training: Training
+    thresholds: Thresholds
+    constraints: Constraints
 
 
 def load_rules(path: str | Path | None = None) -> Rules:
-    """The packaged defaults, or a file of the same shape."""
-    if path is None:
-        text = resources.files("matching_rules").joinpath("default.yaml").read_text(encoding="utf-8")
-        where = "matching_rules/default.yaml"
-    else:
-        text = Path(path).read_text(encoding="utf-8")
+    """The packaged defaults, overlaid with a rules file that need hold only the settings it changes."""
+    defaults = yaml.safe_load(resources.files("matching_rules").joinpath("default.yaml").read_text(encoding="utf-8"))
+    where = "matching_rules/default.yaml"
+    if path is not None:
+        if not Path(path).is_file():
+            raise ConfigError(f"{path}: no such matching rules file. Fix: check matching.rules in reconcile.yaml.")
+        defaults = _overlay(defaults, yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {})
         where = str(path)
     try:
-        rules = Rules.model_validate(yaml.safe_load(text))
+        rules = Rules.model_validate(defaults)
     except ValidationError as exc:
         details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"{where}: {details}") from None
     if not rules.thresholds.review < rules.thresholds.match:
         raise ConfigError(f"{where}: thresholds.review must be below thresholds.match")
     return rules
+
+
+def _overlay(base: dict, changes: dict) -> dict:
+    """Mappings merge key by key; anything else (a list of blocking rules, a number) is replaced whole."""
+    merged = dict(base)
+    for key, value in changes.items():
+        merged[key] = (
+            _overlay(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+        )
+    return merged

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import jellyfish
 import numpy as np
 import pandas as pd
+from stdnum.exceptions import ValidationError
 from stdnum.gb import nhs, upn
 
 from reconcile.matching.names import is_placeholder, normalise
@@ -40,8 +41,8 @@ def standardise(persons: pd.DataFrame) -> pd.DataFrame:
     dob_expected = dob.isna() & expected.notna()
     effective = dob.where(dob.notna(), expected)
 
-    nhs_compact, nhs_invalid = _identifier(column("nhs_number"), nhs.compact, nhs.is_valid)
-    upn_compact, upn_invalid = _identifier(column("upn"), upn.compact, upn.is_valid)
+    nhs_compact, nhs_invalid = _identifier(column("nhs_number"), nhs.validate)
+    upn_compact, upn_invalid = _identifier(column("upn"), upn.validate)
     postcode = _per_value(column("postcode"), _postcode)
 
     out = pd.DataFrame(
@@ -103,16 +104,17 @@ def _join(first: pd.Series, rest: pd.Series) -> pd.Series:
     return joined.where(joined != "", None).astype(object)
 
 
-def _identifier(
-    values: pd.Series, compact: Callable[[str], str], is_valid: Callable[[str], bool]
-) -> tuple[pd.Series, np.ndarray]:
+def _identifier(values: pd.Series, validate: Callable[[str], str]) -> tuple[pd.Series, np.ndarray]:
     """A valid identifier is evidence; an invalid one is kept in the source but counts for nothing."""
 
     def judge(raw: object) -> tuple[str | None, bool]:
         text = str(raw).strip()
         if not text:
             return None, False
-        return (compact(text), False) if is_valid(text) else (None, True)
+        try:
+            return validate(text), False  # python-stdnum: the compact number, or an exception
+        except ValidationError:
+            return None, True
 
     judged = _per_value(values, judge)
     valid = judged.map(lambda j: j[0] if isinstance(j, tuple) else None).astype(object)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from reconcile.matching.blocking import pairs_for_rule
-from reconcile.matching.comparisons import COMPARISONS, LEVELS, MISSING, compare
+from reconcile.matching.comparisons import COMPARISONS, LEVELS, MISSING, Prepared, compare
 from reconcile.matching.rules import Rules
 
 # Which comparison a blocking key pins down: EM cannot learn m for it inside those blocks.
@@ -29,6 +29,7 @@ MIN_ANCHOR_PAIRS = 30  # fewer pairs sharing an identifier than this teach nothi
 # No level is impossible for a true match: a typo can land anywhere. Without a floor, a level never
 # seen in training would veto a match outright.
 M_FLOOR = 1e-3
+U_CHUNK = 100_000  # random pairs compared at once while estimating u
 
 
 @dataclass(frozen=True)
@@ -43,15 +44,17 @@ class Model:
         return {k: np.log2(self.m[k] / self.u[k]) for k in COMPARISONS}
 
 
-def train(std: pd.DataFrame, rules: Rules, labels: pd.DataFrame | None = None) -> Model:
+def train(records: pd.DataFrame | Prepared, rules: Rules, labels: pd.DataFrame | None = None) -> Model:
     """`labels`: clerical decisions as rid_l, rid_r, is_match; they refine m where given."""
     rng = np.random.default_rng(rules.training.seed)
-    u = estimate_u(std, rules, rng)
+    prepared = records if isinstance(records, Prepared) else Prepared(records)
+    std = prepared.std
+    u = estimate_u(prepared, rules, rng)
     m: dict[str, list[np.ndarray]] = {k: [] for k in COMPARISONS}
     sessions = []
     for rule in rules.training.em_rules:
         free = [k for k in COMPARISONS if k not in _fixed_by(rule)]
-        gammas, pair_count = _rule_gammas(std, rule, rules, rng)
+        gammas, pair_count = _rule_gammas(prepared, rule, rules, rng)
         if gammas is None:
             continue
         settings = rules.training
@@ -63,13 +66,13 @@ def train(std: pd.DataFrame, rules: Rules, labels: pd.DataFrame | None = None) -
     # Pairs that share a valid NHS number (or UPN) are matches we can count, not guess: relatives
     # who share a surname and a home cannot pose as matches among them, as they can inside EM's blocks.
     for rule in rules.training.anchor_rules:
-        gammas, _ = _rule_gammas(std, rule, rules, rng)
+        gammas, _ = _rule_gammas(prepared, rule, rules, rng)
         if gammas is not None and len(gammas) >= MIN_ANCHOR_PAIRS:
             m_final = blend(m_final, gammas, exclude=_fixed_by(rule))
     if labels is not None and len(labels):
         matches = labels.loc[labels["is_match"].astype(bool), ["rid_l", "rid_r"]].reset_index(drop=True)
         if len(matches):
-            m_final = blend(m_final, compare(std, matches, rules.comparisons), exclude=set())
+            m_final = blend(m_final, compare(prepared, matches, rules.comparisons), exclude=set())
     m_final = {k: _floored(v) for k, v in m_final.items()}
     prior = estimate_prior(std, sessions, m_final)
     tf = {k: _term_frequency(std[k]) for k in ("forename", "surname") if getattr(rules.comparisons, k).term_frequency}
@@ -81,20 +84,21 @@ def _fixed_by(rule: list[str]) -> set[str]:
 
 
 def _rule_gammas(
-    std: pd.DataFrame, rule: list[str], rules: Rules, rng: np.random.Generator
+    prepared: Prepared, rule: list[str], rules: Rules, rng: np.random.Generator
 ) -> tuple[pd.DataFrame | None, int]:
     """Comparison vectors of (a seeded sample of) the pairs one blocking rule yields."""
-    pairs, _, _ = pairs_for_rule(std, rule, rules.blocking.max_block_size)
+    pairs, _, _ = pairs_for_rule(prepared.std, rule, rules.blocking.max_block_size)
     count = len(pairs)
     if len(pairs) > rules.training.em_max_pairs:
         pairs = pairs.iloc[np.sort(rng.choice(len(pairs), rules.training.em_max_pairs, replace=False))]
     if pairs.empty:
         return None, 0
-    return compare(std, pairs.reset_index(drop=True), rules.comparisons), count
+    return compare(prepared, pairs.reset_index(drop=True), rules.comparisons), count
 
 
-def estimate_u(std: pd.DataFrame, rules: Rules, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    n = len(std)
+def estimate_u(prepared: Prepared, rules: Rules, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Agreement shares among random pairs, compared a chunk at a time so memory stays small."""
+    n = len(prepared.std)
     all_pairs = n * (n - 1) // 2
     if all_pairs <= rules.training.u_sample_pairs:
         left, right = np.triu_indices(n, k=1)
@@ -103,8 +107,14 @@ def estimate_u(std: pd.DataFrame, rules: Rules, rng: np.random.Generator) -> dic
         right = rng.integers(0, n, rules.training.u_sample_pairs)
         keep = left != right
         left, right = np.minimum(left, right)[keep], np.maximum(left, right)[keep]
-    gammas = compare(std, pd.DataFrame({"rid_l": left, "rid_r": right}), rules.comparisons)
-    return {k: _level_shares(gammas[k].to_numpy(), len(LEVELS[k]), smoothing=1.0) for k in COMPARISONS}
+    counts = {k: np.zeros(len(LEVELS[k])) for k in COMPARISONS}
+    for start in range(0, len(left), U_CHUNK):
+        chunk = pd.DataFrame({"rid_l": left[start : start + U_CHUNK], "rid_r": right[start : start + U_CHUNK]})
+        gammas = compare(prepared, chunk, rules.comparisons)
+        for k in COMPARISONS:
+            levels = gammas[k].to_numpy()
+            counts[k] += np.bincount(levels[levels != MISSING], minlength=len(LEVELS[k]))
+    return {k: (c + 1.0) / (c + 1.0).sum() for k, c in counts.items()}
 
 
 def expectation_maximisation(
@@ -163,11 +173,6 @@ def default_m(comparison: str) -> np.ndarray:
 def _floored(shares: np.ndarray) -> np.ndarray:
     raised = np.maximum(shares, M_FLOOR)
     return raised / raised.sum()
-
-
-def _level_shares(levels: np.ndarray, size: int, smoothing: float) -> np.ndarray:
-    counted = np.bincount(levels[levels != MISSING], minlength=size).astype(float) + smoothing
-    return counted / counted.sum()
 
 
 def _weighted_shares(levels: np.ndarray, weights: np.ndarray, size: int) -> np.ndarray:
