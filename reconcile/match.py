@@ -18,12 +18,17 @@ import sqlalchemy as sa
 from reconcile.config import Config
 from reconcile.errors import ReconcileError
 from reconcile.extract import new_run_id
+from reconcile.masters.activity import create_activity_view
+from reconcile.masters.families import household_links, master_families, master_relationships, split_families
 from reconcile.matching import MatchResult, load_rules, match_people
 from reconcile.matching.comparisons import COMPARISONS
 from reconcile.matching.constraints import FLAGS
 from reconcile.matching.master_ids import assign
 from reconcile.store import (
     CANONICAL,
+    FAMILY_ID_HISTORY,
+    HISTORY_TABLES,
+    MASTER_FAMILY,
     MASTER_ID_HISTORY,
     MASTER_PERSON,
     MATCH_PAIR,
@@ -48,6 +53,8 @@ class MatchSummary:
     duplicates_within_system: int  # records beyond the first from the same system in one master
     review_queue: int
     id_changes: int
+    families: int
+    families_split: int  # families no single system sees whole
 
 
 def match(config: Config, run_id: str | None = None) -> MatchSummary:
@@ -59,16 +66,26 @@ def match(config: Config, run_id: str | None = None) -> MatchSummary:
         if persons.empty:
             raise ReconcileError("no person records in the target. Fix: run `reconcile extract` first.")
         relationships = read_table(engine, CANONICAL["relationship"])
-        previous = read_table(engine, PERSON_XREF)
-        issued = _issued_ids(engine)
         result = match_people(persons, relationships, rules)
-        masters, history = assign(result.clusters, previous, issued)
+        masters, history = assign(result.clusters, read_table(engine, PERSON_XREF), _issued(engine, MASTER_ID_HISTORY))
         frames = _outputs(persons, result, masters, rules.thresholds.keep_pairs)
-        frames["master_id_history"] = history
+        xref = frames["person_xref"].rename(columns={"source_id": "person_id"})
+        links = master_relationships(relationships, xref)
+        households = household_links(result.std, masters)
+        family, family_history = master_families(
+            links, households, read_table(engine, MASTER_FAMILY), _issued(engine, FAMILY_ID_HISTORY)
+        )
+        frames |= {
+            "master_id_history": history,
+            "master_relationship": links,
+            "master_family": family,
+            "family_id_history": family_history,
+        }
         _publish(engine, run_id, frames)
+        create_activity_view(engine)
     finally:
         engine.dispose()
-    summary = _summarise(run_id, result, masters, history)
+    summary = _summarise(run_id, result, masters, history, family, xref)
     log.info("match run %s: %d records -> %d masters", run_id, summary.records, summary.masters)
     return summary
 
@@ -79,11 +96,13 @@ def _rules_path(config: Config) -> Path | None:
     return None
 
 
-def _issued_ids(engine: sa.Engine) -> set[str]:
+def _issued(engine: sa.Engine, history: sa.Table) -> set[str]:
+    """Every ID this target ever issued of one kind (master or family), so none is reused."""
+    current = MASTER_PERSON.c.master_id if history is MASTER_ID_HISTORY else MASTER_FAMILY.c.family_id
     with engine.connect() as conn:
-        current = conn.execute(sa.select(MASTER_PERSON.c.master_id)).scalars()
-        old = conn.execute(sa.select(MASTER_ID_HISTORY.c.old_master_id)).scalars()
-        return set(current) | set(old)
+        return set(conn.execute(sa.select(current).distinct()).scalars()) | set(
+            conn.execute(sa.select(history.c.old_master_id).distinct()).scalars()
+        )
 
 
 def _outputs(persons: pd.DataFrame, result: MatchResult, masters: pd.Series, keep: float) -> dict[str, pd.DataFrame]:
@@ -131,17 +150,24 @@ def _review_id(*key: str) -> str:
 
 
 def _publish(engine: sa.Engine, run_id: str, frames: dict[str, pd.DataFrame]) -> None:
-    stage = Stage(engine, run_id, [*MATCH_TABLES, MASTER_ID_HISTORY])
+    stage = Stage(engine, run_id, [*MATCH_TABLES, *HISTORY_TABLES])
     try:
         for name, frame in frames.items():
             stage.append(name, frame)
-        stage.publish(replace={t.name: None for t in MATCH_TABLES}, append=["master_id_history"])
+        stage.publish(replace={t.name: None for t in MATCH_TABLES}, append=[t.name for t in HISTORY_TABLES])
     except BaseException:
         stage.discard()
         raise
 
 
-def _summarise(run_id: str, result: MatchResult, masters: pd.Series, history: pd.DataFrame) -> MatchSummary:
+def _summarise(
+    run_id: str,
+    result: MatchResult,
+    masters: pd.Series,
+    history: pd.DataFrame,
+    family: pd.DataFrame,
+    xref: pd.DataFrame,
+) -> MatchSummary:
     clusters = result.clusters.assign(master_id=masters.to_numpy())
     systems = clusters.groupby("master_id")["source_system"].nunique()
     per_system = clusters.groupby(["master_id", "source_system"]).size()
@@ -153,4 +179,6 @@ def _summarise(run_id: str, result: MatchResult, masters: pd.Series, history: pd
         duplicates_within_system=int((per_system - 1).sum()),
         review_queue=int((result.pairs["decision"] == "review").sum()),
         id_changes=int(history["records"].sum()) if len(history) else 0,
+        families=int(family["family_id"].nunique()) if len(family) else 0,
+        families_split=split_families(family, xref),
     )

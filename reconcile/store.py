@@ -213,7 +213,32 @@ MASTER_ID_HISTORY = sa.Table(
     sa.Column("records", sa.Integer(), nullable=False),
 )  # fmt: skip
 
-MATCH_TABLES = (MASTER_PERSON, PERSON_XREF, MATCH_PAIR, REVIEW_QUEUE)
+MASTER_RELATIONSHIP = sa.Table(
+    "master_relationship", metadata,
+    sa.Column("master_id", sa.String(16), nullable=False, index=True),
+    sa.Column("related_master_id", sa.String(16), nullable=False),
+    sa.Column("relationship", sa.String(16), nullable=False),
+    sa.Column("derived", sa.Boolean(), nullable=False),
+    sa.Column("source_systems", sa.Text(), nullable=False),
+    sa.Column("run_id", sa.String(40), nullable=False),
+)  # fmt: skip
+
+MASTER_FAMILY = sa.Table(
+    "master_family", metadata,
+    sa.Column("family_id", sa.String(16), nullable=False, index=True),
+    sa.Column("master_id", sa.String(16), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("run_id", sa.String(40), nullable=False),
+)  # fmt: skip
+
+FAMILY_ID_HISTORY = sa.Table(
+    "family_id_history",
+    metadata,
+    *(sa.Column(c.name, c.type, nullable=c.nullable) for c in MASTER_ID_HISTORY.columns),
+)
+
+MATCH_TABLES = (MASTER_PERSON, PERSON_XREF, MATCH_PAIR, REVIEW_QUEUE, MASTER_RELATIONSHIP, MASTER_FAMILY)
+HISTORY_TABLES = (MASTER_ID_HISTORY, FAMILY_ID_HISTORY)
 
 
 def read_table(engine: Engine, table: sa.Table) -> pd.DataFrame:

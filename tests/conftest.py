@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 import yaml
@@ -124,3 +125,25 @@ LEGACY_ENTITIES = {
 def legacy(tmp_path: Path) -> Path:
     """A small Liquidlogic-like SQLite database holding one of every common defect."""
     return sqlite_db(tmp_path / "lcs.db", LEGACY_SCRIPT)
+
+
+@pytest.fixture(scope="session")
+def synthetic_run(tmp_path_factory):
+    """Two synthetic legacy systems (2,000 people, seed 11), extracted and matched once for the session."""
+    from reconcile.extract import extract
+    from reconcile.match import match
+    from reconcile.synthetic import write_demo
+
+    files = write_demo(tmp_path_factory.mktemp("synthetic") / "demo", people=2000, seed=11)
+    config = load_config(files.config)
+    extract(config)
+    summary = match(config)
+    return files, config, summary
+
+
+def read_frame(url: str | sa.URL, sql: str) -> pd.DataFrame:
+    engine = sa.create_engine(url)
+    try:
+        return pd.read_sql(sql, engine)
+    finally:
+        engine.dispose()

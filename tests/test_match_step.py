@@ -12,23 +12,14 @@ from click.testing import CliRunner
 
 from cli import cli
 from conftest import table_rows
-from reconcile.config import load_config
 from reconcile.evaluation import score
-from reconcile.extract import extract
 from reconcile.match import match
 from reconcile.matching.master_ids import assign
-from reconcile.synthetic import write_demo
-
-PEOPLE = 2000
 
 
-@pytest.fixture(scope="module")
-def matched(tmp_path_factory):
-    files = write_demo(tmp_path_factory.mktemp("match") / "demo", people=PEOPLE, seed=11)
-    config = load_config(files.config)
-    extract(config)
-    summary = match(config)
-    return files, config, summary
+@pytest.fixture
+def matched(synthetic_run):
+    return synthetic_run
 
 
 def _xref(config) -> pd.DataFrame:

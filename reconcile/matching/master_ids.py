@@ -22,31 +22,41 @@ def assign(clusters: pd.DataFrame, previous: pd.DataFrame | None, issued: set[st
     `previous`: the last published person_xref (source_system, source_id, master_id).
     `issued`: every master ID ever issued on this target, so none is reused.
     """
-    prev = _previous_ids(clusters, previous)
-    kept = _inherit(clusters["cluster"].to_numpy(), prev)
+    members = clusters["source_system"] + "|" + clusters["person_id"].astype(str)
+    old = None
+    if previous is not None and not previous.empty:
+        old = pd.Series(
+            previous["master_id"].to_numpy(), index=previous["source_system"] + "|" + previous["source_id"].astype(str)
+        )
+    return stable_ids(members, clusters["cluster"].to_numpy(), old, issued, prefix="M")
+
+
+def stable_ids(
+    members: pd.Series, cluster: np.ndarray, previous: pd.Series | None, issued: set[str], prefix: str
+) -> tuple[pd.Series, pd.DataFrame]:
+    """IDs for groups of members that keep last run's ID where most of its members still are.
+
+    `members`: one key per row; `cluster`: the group of each row; `previous`: member key -> last run's ID.
+    Serves master IDs (members are source records) and family IDs (members are masters) alike.
+    """
+    members = members.reset_index(drop=True)
+    if previous is not None:
+        previous = previous[~previous.index.duplicated()]
+        prev = previous.reindex(members.to_numpy()).to_numpy(dtype=object)
+    else:
+        prev = np.full(len(members), None, dtype=object)
+    kept = _inherit(cluster, prev)
     taken = set(issued) | set(kept.values())
-    ids = {}
-    for cluster_number, members in clusters.groupby("cluster", sort=True):
-        if cluster_number in kept:
-            ids[cluster_number] = kept[cluster_number]
+    ids: dict[int, str] = {}
+    first_member = members.groupby(cluster).min()
+    for number, first in first_member.items():
+        if number in kept:
+            ids[number] = kept[number]
         else:
-            first = min(members["source_system"] + "|" + members["person_id"])
-            ids[cluster_number] = _new_id(first, taken)
-            taken.add(ids[cluster_number])
-    master = clusters["cluster"].map(ids)
-    return master, _history(clusters, prev, master, previous, set(kept.values()))
-
-
-def _previous_ids(clusters: pd.DataFrame, previous: pd.DataFrame | None) -> np.ndarray:
-    if previous is None or previous.empty:
-        return np.full(len(clusters), None, dtype=object)
-    lookup = pd.Series(
-        previous["master_id"].to_numpy(),
-        index=pd.MultiIndex.from_arrays([previous["source_system"], previous["source_id"].astype(str)]),
-    )
-    lookup = lookup[~lookup.index.duplicated()]
-    found = lookup.reindex(pd.MultiIndex.from_arrays([clusters["source_system"], clusters["person_id"]]))
-    return found.to_numpy(dtype=object)
+            ids[number] = _new_id(prefix, first, taken)
+            taken.add(ids[number])
+    assigned = pd.Series(cluster).map(ids)
+    return assigned, _history(prev, assigned, previous, set(kept.values()))
 
 
 def _inherit(cluster: np.ndarray, prev: np.ndarray) -> dict[int, str]:
@@ -70,38 +80,35 @@ def _inherit(cluster: np.ndarray, prev: np.ndarray) -> dict[int, str]:
     return kept
 
 
-def _new_id(seed_key: str, taken: set[str]) -> str:
+def _new_id(prefix: str, seed_key: str, taken: set[str]) -> str:
     for attempt in range(1000):
         digest = hashlib.blake2b(f"{seed_key}#{attempt}".encode(), digest_size=6).hexdigest().upper()
-        candidate = f"M{digest}"
+        candidate = f"{prefix}{digest}"
         if candidate not in taken:
             return candidate
-    raise RuntimeError("could not issue a fresh master ID")  # 1000 collisions on 48 bits: not in this universe
+    raise RuntimeError("could not issue a fresh ID")  # 1000 collisions on 48 bits: not in this universe
 
 
-def _history(
-    clusters: pd.DataFrame, prev: np.ndarray, master: pd.Series, previous: pd.DataFrame | None, kept: set[str]
-) -> pd.DataFrame:
-    moved = pd.notna(prev) & (prev != master.to_numpy())
-    changes = pd.DataFrame({"old_master_id": prev[moved], "new_master_id": master.to_numpy()[moved]})
+def _history(prev: np.ndarray, assigned: pd.Series, previous: pd.Series | None, kept: set[str]) -> pd.DataFrame:
+    moved = pd.notna(prev) & (prev != assigned.to_numpy())
+    changes = pd.DataFrame({"old_master_id": prev[moved], "new_master_id": assigned.to_numpy()[moved]})
     existing = set(prev[pd.notna(prev)])
     counts = changes.value_counts().rename("records").reset_index()
     counts["reason"] = np.where(
         counts["old_master_id"].isin(kept),
-        "split",  # the old master lives on; some of its records now belong to another
+        "split",  # the old ID lives on; some of its members now belong to another
         np.where(counts["new_master_id"].isin(existing), "merge", "replaced"),
     )
-    removed = _removed(previous, set(master), existing)
+    removed = _removed(previous, set(assigned), existing)
     history = pd.concat([counts, removed], ignore_index=True)
     return history[HISTORY_COLUMNS].sort_values(["old_master_id", "new_master_id"]).reset_index(drop=True)
 
 
-def _removed(previous: pd.DataFrame | None, current: set[str], still_held: set[str]) -> pd.DataFrame:
-    """Masters none of whose records remain: their source records were deleted."""
+def _removed(previous: pd.Series | None, current: set[str], still_held: set[str]) -> pd.DataFrame:
+    """IDs none of whose members remain: their source records were deleted."""
     if previous is None or previous.empty:
         return pd.DataFrame(columns=HISTORY_COLUMNS)
-    gone = previous[~previous["master_id"].isin(current | still_held)]
-    counts = gone.groupby("master_id").size()
+    counts = previous[~previous.isin(current | still_held)].value_counts()
     return pd.DataFrame(
         {"old_master_id": counts.index, "new_master_id": None, "reason": "removed", "records": counts.to_numpy()}
     )

@@ -1,0 +1,57 @@
+"""master_activity: every case activity row under its master, as a view so it is never stale.
+
+Risk rules and reports ask questions such as "which masters have an active CP plan in one
+system and any record in another"; this view answers them with one join, over whatever
+extract and match last published.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from reconcile.store import CANONICAL, PERSON_XREF
+
+VIEW = "master_activity"
+# entity -> (its ID column, when it started, when it ended); an activity with no end is open.
+SPANS = {
+    "contact": ("contact_id", "contact_datetime", "decision_datetime"),
+    "referral": ("referral_id", "referral_date", None),
+    "assessment": ("assessment_id", "start_date", "completed_date"),
+    "cp_plan": ("plan_id", "start_date", "end_date"),
+    "involvement": ("involvement_id", "start_date", "end_date"),
+}
+
+
+def activity_select() -> sa.Select:
+    """master_id, source_system, entity, source_id, start_at, end_at, status (open, closed; none for referrals)."""
+    parts = []
+    xref = PERSON_XREF
+    for entity, (id_column, start, end) in SPANS.items():
+        table = CANONICAL[entity]
+        end_at = table.c[end] if end else sa.null()
+        status = sa.case((end_at.is_(None), "open"), else_="closed") if end else sa.null()
+        parts.append(
+            sa.select(
+                xref.c.master_id,
+                table.c.source_system,
+                sa.literal(entity).label("entity"),
+                table.c[id_column].label("source_id"),
+                sa.cast(table.c[start], sa.DateTime()).label("start_at"),
+                sa.cast(end_at, sa.DateTime()).label("end_at"),
+                status.label("status"),
+            ).select_from(
+                table.outerjoin(
+                    xref, (xref.c.source_system == table.c.source_system) & (xref.c.source_id == table.c.person_id)
+                )
+            )
+        )
+    return sa.union_all(*parts)
+
+
+def create_activity_view(engine: Engine) -> None:
+    """(Re)create the view in the target's own SQL dialect."""
+    body = activity_select().compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"DROP VIEW IF EXISTS {VIEW}")
+        conn.exec_driver_sql(f"CREATE VIEW {VIEW} AS {body}")

@@ -1,0 +1,152 @@
+"""Families across systems: each system's relationships remapped onto master IDs, then households.
+
+A mother recorded in one system and her children in the other become one family once the
+children's and mother's records are matched: the relationship rows of both systems meet on
+master IDs. Siblings are derived from a shared parent even where no system recorded them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from reconcile.matching.master_ids import stable_ids
+
+PARENTS = ("mother", "father", "parent")
+RELATIONSHIP_COLUMNS = ["master_id", "related_master_id", "relationship", "derived", "source_systems"]
+FAMILY_COLUMNS = ["family_id", "master_id", "role"]
+MAX_HOUSEHOLD = 8  # more masters than this at one address: an institution, not a household
+
+
+def master_relationships(relationships: pd.DataFrame, xref: pd.DataFrame) -> pd.DataFrame:
+    """Recorded links on master IDs, de-duplicated, plus siblings derived from a shared parent.
+
+    `xref`: source_system, person_id, master_id. A row reads: related_master_id is `relationship` of master_id.
+    """
+    if relationships.empty:
+        return pd.DataFrame(columns=RELATIONSHIP_COLUMNS)
+    master = pd.Series(xref["master_id"].to_numpy(), index=xref["source_system"] + "|" + xref["person_id"].astype(str))
+    rows = pd.DataFrame(
+        {
+            "master_id": master.reindex(relationships["source_system"] + "|" + relationships["person_id"]).to_numpy(),
+            "related_master_id": master.reindex(
+                relationships["source_system"] + "|" + relationships["related_person_id"]
+            ).to_numpy(),
+            "relationship": relationships["relationship"].fillna("other").to_numpy(),
+            "source_system": relationships["source_system"].to_numpy(),
+        }
+    ).dropna(subset=["master_id", "related_master_id"])
+    rows = rows[rows["master_id"] != rows["related_master_id"]]  # one person is not their own relative
+    recorded = (
+        rows.groupby(["master_id", "related_master_id", "relationship"], sort=True)["source_system"]
+        .agg(lambda s: ",".join(sorted(set(s))))
+        .rename("source_systems")
+        .reset_index()
+        .assign(derived=False)
+    )
+    derived = _siblings_by_parent(recorded)
+    both = pd.concat([recorded, derived], ignore_index=True)
+    both = both.drop_duplicates(["master_id", "related_master_id", "relationship"], keep="first")
+    return both[RELATIONSHIP_COLUMNS].sort_values(RELATIONSHIP_COLUMNS[:3]).reset_index(drop=True)
+
+
+def _siblings_by_parent(recorded: pd.DataFrame) -> pd.DataFrame:
+    parent_of = recorded.loc[recorded["relationship"].isin(PARENTS), ["master_id", "related_master_id"]]
+    children = parent_of.rename(columns={"master_id": "child", "related_master_id": "parent"}).drop_duplicates()
+    pairs = children.merge(children, on="parent", suffixes=("_a", "_b"))
+    pairs = pairs[pairs["child_a"] != pairs["child_b"]]
+    return pd.DataFrame(
+        {
+            "master_id": pairs["child_a"].to_numpy(),
+            "related_master_id": pairs["child_b"].to_numpy(),
+            "relationship": "sibling",
+            "derived": True,
+            "source_systems": "",
+        }
+    ).drop_duplicates(["master_id", "related_master_id"])
+
+
+def household_links(std: pd.DataFrame, master_ids: pd.Series) -> pd.DataFrame:
+    """Masters at the same address (postcode and address line, flat number included): one household.
+
+    This joins a family split between systems with no one in common, e.g. mother and one child in one
+    system, father and another child in the other. An address holding more than MAX_HOUSEHOLD masters is
+    likely a children's home or a hostel: there only masters who also share a surname are joined.
+    `std`: standardised records; `master_ids`: master ID by rid.
+    """
+    homes = pd.DataFrame(
+        {"postcode": std["postcode"], "address": std["address"], "surname": std["surname"], "master_id": master_ids}
+    ).dropna(subset=["postcode", "address"])
+    if homes.empty:
+        return pd.DataFrame(columns=["master_id", "related_master_id"])
+    size = homes.groupby(["postcode", "address"])["master_id"].transform("nunique")
+    small = homes[size <= MAX_HOUSEHOLD]
+    large = homes[size > MAX_HOUSEHOLD].dropna(subset=["surname"])
+    large = large.assign(surname=large["surname"].str.split(" ")).explode("surname")
+    return pd.concat(
+        [_chain(small, ["postcode", "address"]), _chain(large, ["postcode", "address", "surname"])], ignore_index=True
+    ).drop_duplicates()
+
+
+def _chain(members: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Edges joining each group's masters in a chain: enough to make the group one component."""
+    ordered = members[[*keys, "master_id"]].drop_duplicates().sort_values([*keys, "master_id"])
+    same = (ordered[keys].shift() == ordered[keys]).all(axis=1)
+    return pd.DataFrame(
+        {"master_id": ordered["master_id"].shift()[same], "related_master_id": ordered["master_id"][same]}
+    )
+
+
+def master_families(
+    links: pd.DataFrame, households: pd.DataFrame, previous: pd.DataFrame | None, issued: set[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Families as connected groups of related masters and households, with IDs kept stable across runs.
+
+    `previous`: last run's master_family (family_id, master_id). Returns (master_family, family ID history).
+    """
+    edges = pd.concat([links[["master_id", "related_master_id"]], households], ignore_index=True)
+    if edges.empty:
+        return pd.DataFrame(columns=FAMILY_COLUMNS), pd.DataFrame()
+    masters, codes = np.unique(
+        np.concatenate([edges["master_id"].to_numpy(), edges["related_master_id"].to_numpy()]), return_inverse=True
+    )
+    n, half = len(masters), len(edges)
+    graph = coo_matrix((np.ones(half), (codes[:half], codes[half:])), shape=(n, n))
+    _, group = connected_components(graph, directed=False)
+    old = None
+    if previous is not None and not previous.empty:
+        old = pd.Series(previous["family_id"].to_numpy(), index=previous["master_id"].to_numpy())
+    family_id, history = stable_ids(pd.Series(masters), group, old, issued, prefix="F")
+    family = pd.DataFrame({"family_id": family_id.to_numpy(), "master_id": masters, "role": _roles(links, masters)})
+    return family.sort_values(["family_id", "master_id"]).reset_index(drop=True), history
+
+
+def _roles(links: pd.DataFrame, masters: np.ndarray) -> np.ndarray:
+    """mother, father or parent where a system records the master so; child where one records a parent or
+    sibling for it; household where only a shared home and surname put the master in the family."""
+    as_parent = links.loc[
+        links["relationship"].isin(PARENTS) & ~links["derived"], ["related_master_id", "relationship"]
+    ]
+    order = {name: rank for rank, name in enumerate(PARENTS)}
+    first = (
+        as_parent.assign(rank=as_parent["relationship"].map(order))
+        .sort_values(["related_master_id", "rank"])
+        .drop_duplicates("related_master_id")
+        .set_index("related_master_id")["relationship"]
+    )
+    related = set(links["master_id"]) | set(links["related_master_id"])
+    fallback = np.where(pd.Index(masters).isin(list(related)), "child", "household")
+    return first.reindex(masters).fillna(pd.Series(fallback, index=masters)).to_numpy()
+
+
+def split_families(family: pd.DataFrame, xref: pd.DataFrame) -> int:
+    """Families that no one system sees whole: the split picture the front door cannot see past."""
+    if family.empty:
+        return 0
+    systems = xref[["master_id", "source_system"]].drop_duplicates()
+    members = family[["family_id", "master_id"]].merge(systems, on="master_id")
+    size = family.groupby("family_id").size()
+    seen = members.groupby(["family_id", "source_system"])["master_id"].nunique().groupby("family_id").max()
+    return int((seen.reindex(size.index).fillna(0) < size).sum())
