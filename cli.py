@@ -122,6 +122,34 @@ def match(config_path: Path) -> None:
 
 
 @cli.command()
+@config_option
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), required=True, help="File format.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Folder for the files; created owner-only if missing.",
+)
+def export(config_path: Path, fmt: str, out: Path) -> None:
+    """Write the migration load files for the new case system.
+
+    One file per published master table (master_person, person_xref, review_queue,
+    master_id_history and the other master_* tables the target holds), one
+    crosswalk_<source_system> file per legacy system (legacy_id, master_id), and
+    manifest.json with each file's row count and the match run IDs. Every file is
+    owner-only; files appear only when all of them have been written.
+    """
+    from reconcile.config import load_config
+    from reconcile.export import export as write_load_files
+    from reconcile.export import load_manifest
+
+    write_load_files(load_config(config_path), out, fmt)
+    for entry in load_manifest(out)["files"]:
+        click.echo(f"{entry['file']}: {entry['rows']} rows")
+    click.echo(f"wrote these files and manifest.json to {out}/")
+
+
+@cli.command()
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -199,7 +227,11 @@ def _run_match(config: Any) -> None:
         f"{summary.duplicates_within_system} duplicates within a system, "
         f"{summary.review_queue} pairs for review"
     )
-    click.echo("tables: master_person, person_xref, match_pair, review_queue, master_id_history")
+    click.echo(f"families: {summary.families}, of which {summary.families_split} no single system sees whole")
+    click.echo(
+        "tables: master_person, person_xref, match_pair, review_queue, master_id_history, "
+        "master_relationship, master_family, master_activity (view)"
+    )
 
 
 def _check_against_truth(config: Any, truth_path: Path) -> None:

@@ -45,27 +45,37 @@ def test_family_ids_stay_stable_across_runs(synthetic_run):
 
 
 def test_relationships_are_remapped_deduplicated_and_siblings_derived():
-    relationships = pd.DataFrame({
-        "source_system": ["lcs", "lcs", "mosaic", "mosaic"],
-        "person_id": ["c1", "c2", "k1", "k1"],
-        "related_person_id": ["m", "m", "mum", "mum"],
-        "relationship": ["mother", "mother", "mother", "mother"],
-    })
-    xref = pd.DataFrame({
-        "source_system": ["lcs", "lcs", "lcs", "mosaic", "mosaic"],
-        "person_id": ["c1", "c2", "m", "k1", "mum"],
-        "master_id": ["MC1", "MC2", "MM", "MC1", "MM"],  # the mother and the first child are in both systems
-    })
+    relationships = pd.DataFrame(
+        {
+            "source_system": ["lcs", "lcs", "mosaic", "mosaic"],
+            "person_id": ["c1", "c2", "k1", "k1"],
+            "related_person_id": ["m", "m", "mum", "mum"],
+            "relationship": ["mother", "mother", "mother", "mother"],
+        }
+    )
+    xref = pd.DataFrame(
+        {
+            "source_system": ["lcs", "lcs", "lcs", "mosaic", "mosaic"],
+            "person_id": ["c1", "c2", "m", "k1", "mum"],
+            "master_id": ["MC1", "MC2", "MM", "MC1", "MM"],  # the mother and the first child are in both systems
+        }
+    )
     links = master_relationships(relationships, xref)
     recorded = links[~links["derived"]]
     assert set(zip(recorded["master_id"], recorded["related_master_id"], recorded["relationship"], strict=True)) == {
-        ("MC1", "MM", "mother"), ("MC2", "MM", "mother")}
+        ("MC1", "MM", "mother"),
+        ("MC2", "MM", "mother"),
+    }
     assert recorded.set_index("master_id").loc["MC1", "source_systems"] == "lcs,mosaic"
     derived = links[links["derived"]]
     assert set(zip(derived["master_id"], derived["related_master_id"], strict=True)) == {("MC1", "MC2"), ("MC2", "MC1")}
     family, _ = master_families(links, pd.DataFrame(columns=["master_id", "related_master_id"]), None, set())
     assert family["family_id"].nunique() == 1
-    assert dict(zip(family["master_id"], family["role"], strict=True)) == {"MC1": "child", "MC2": "child", "MM": "mother"}
+    assert dict(zip(family["master_id"], family["role"], strict=True)) == {
+        "MC1": "child",
+        "MC2": "child",
+        "MM": "mother",
+    }
 
 
 def test_master_activity_reaches_every_activity_row(synthetic_run):
@@ -75,8 +85,18 @@ def test_master_activity_reaches_every_activity_row(synthetic_run):
         rows = table_rows(url, f"SELECT count(*) FROM {entity}")[0][0]
         viewed = table_rows(url, f"SELECT count(*) FROM master_activity WHERE entity = '{entity}'")[0][0]
         assert viewed == rows > 0
-    orphans = table_rows(url, "SELECT count(*) FROM master_activity a JOIN contact c ON c.contact_id = a.source_id "
-                              "WHERE a.master_id IS NULL AND c.person_id IS NOT NULL")[0][0]
+    orphans = table_rows(
+        url,
+        "SELECT count(*) FROM master_activity a JOIN contact c ON c.contact_id = a.source_id "
+        "WHERE a.master_id IS NULL AND c.person_id IS NOT NULL",
+    )[0][0]
     assert orphans == 0
+    first = table_rows(
+        url,
+        "SELECT c.contact_datetime, a.start_at, c.decision_datetime, a.end_at FROM contact c "
+        "JOIN master_activity a ON a.entity = 'contact' AND a.source_id = c.contact_id "
+        "AND a.source_system = c.source_system WHERE c.decision_datetime IS NOT NULL LIMIT 1",
+    )[0]
+    assert first[0] == first[1] and first[2] == first[3]  # times come through as they are, not as numbers
     open_plans = table_rows(url, "SELECT count(*) FROM master_activity WHERE entity = 'cp_plan' AND status = 'open'")
     assert open_plans[0][0] == table_rows(url, "SELECT count(*) FROM cp_plan WHERE end_date IS NULL")[0][0]

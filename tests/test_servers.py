@@ -11,6 +11,7 @@ from conftest import TODAY, config_for, table_rows
 from connectors import open_connector
 from reconcile.errors import SourceError
 from reconcile.extract import extract
+from reconcile.match import match
 
 SERVERS = ["postgres", "mariadb"]
 
@@ -153,6 +154,9 @@ def test_postgresql_as_the_target(tmp_path, postgres, legacy, unique):
         assert [(c.read, c.loaded, c.rejected) for c in result.counts] == [(6, 4, 2)]
         assert table_rows(target, "SELECT count(*) FROM person") == [(4,)]
         assert table_rows(target, "SELECT count(*) FROM rejected_record") == [(2,)]
+        summary = match(config)  # the match step and the master_activity view, in PostgreSQL's own SQL
+        assert table_rows(target, "SELECT count(*) FROM person_xref") == [(4,)] and summary.records == 4
+        assert table_rows(target, "SELECT count(*) FROM master_activity") == [(0,)]
     finally:
         with postgres.begin() as conn:
             conn.execute(sa.text(f"DROP SCHEMA {unique} CASCADE"))

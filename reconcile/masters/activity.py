@@ -37,8 +37,9 @@ def activity_select() -> sa.Select:
                 table.c.source_system,
                 sa.literal(entity).label("entity"),
                 table.c[id_column].label("source_id"),
-                sa.cast(table.c[start], sa.DateTime()).label("start_at"),
-                sa.cast(end_at, sa.DateTime()).label("end_at"),
+                # No CAST: SQLite would turn ISO text into a number; PostgreSQL widens dates itself.
+                table.c[start].label("start_at"),
+                end_at.label("end_at"),
                 status.label("status"),
             ).select_from(
                 table.outerjoin(
