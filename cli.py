@@ -228,9 +228,11 @@ def _run_match(config: Any) -> None:
         f"{summary.review_queue} pairs for review"
     )
     click.echo(f"families: {summary.families}, of which {summary.families_split} no single system sees whole")
+    disagreements = ", ".join(f"{field} {n}" for field, n in summary.conflicts_by_field.items()) or "none"
+    click.echo(f"masters whose records disagree, by field: {disagreements}")
     click.echo(
-        "tables: master_person, person_xref, match_pair, review_queue, master_id_history, "
-        "master_relationship, master_family, master_activity (view)"
+        "tables: master_person (+ _provenance), master_conflict, person_xref, match_pair, review_queue, "
+        "master_id_history, master_relationship, master_family, master_activity (view)"
     )
 
 

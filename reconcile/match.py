@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from reconcile.config import Config
 from reconcile.errors import ReconcileError
 from reconcile.extract import new_run_id
+from reconcile.masters import conflicts, survive
 from reconcile.masters.activity import create_activity_view
 from reconcile.masters.families import household_links, master_families, master_relationships, split_families
 from reconcile.matching import MatchResult, load_rules, match_people
@@ -35,7 +36,6 @@ from reconcile.store import (
     MATCH_TABLES,
     PERSON_XREF,
     REVIEW_QUEUE,
-    SURVIVING,
     Stage,
     connect_target,
     read_table,
@@ -55,6 +55,7 @@ class MatchSummary:
     id_changes: int
     families: int
     families_split: int  # families no single system sees whole
+    conflicts_by_field: dict[str, int]  # masters whose records disagree, per field
 
 
 def match(config: Config, run_id: str | None = None) -> MatchSummary:
@@ -68,8 +69,10 @@ def match(config: Config, run_id: str | None = None) -> MatchSummary:
         relationships = read_table(engine, CANONICAL["relationship"])
         result = match_people(persons, relationships, rules)
         masters, history = assign(result.clusters, read_table(engine, PERSON_XREF), _issued(engine, MASTER_ID_HISTORY))
-        frames = _outputs(persons, result, masters, rules.thresholds.keep_pairs)
+        frames = _outputs(result, masters, rules.thresholds.keep_pairs)
         xref = frames["person_xref"].rename(columns={"source_id": "person_id"})
+        frames["master_person"], frames["master_person_provenance"] = survive(persons, xref, rules.survivorship)
+        frames["master_conflict"] = conflicts(persons, xref)
         links = master_relationships(relationships, xref)
         households = household_links(result.std, masters)
         family, family_history = master_families(
@@ -85,7 +88,7 @@ def match(config: Config, run_id: str | None = None) -> MatchSummary:
         create_activity_view(engine)
     finally:
         engine.dispose()
-    summary = _summarise(run_id, result, masters, history, family, xref)
+    summary = _summarise(run_id, result, masters, history, family, xref, frames["master_conflict"])
     log.info("match run %s: %d records -> %d masters", run_id, summary.records, summary.masters)
     return summary
 
@@ -105,7 +108,7 @@ def _issued(engine: sa.Engine, history: sa.Table) -> set[str]:
         )
 
 
-def _outputs(persons: pd.DataFrame, result: MatchResult, masters: pd.Series, keep: float) -> dict[str, pd.DataFrame]:
+def _outputs(result: MatchResult, masters: pd.Series, keep: float) -> dict[str, pd.DataFrame]:
     clusters = result.clusters.assign(master_id=masters.to_numpy())
     xref = clusters.rename(columns={"person_id": "source_id"})[
         ["source_system", "source_id", "master_id", "match_probability", "method"]
@@ -123,25 +126,10 @@ def _outputs(persons: pd.DataFrame, result: MatchResult, masters: pd.Series, kee
     review["review_id"] = [_review_id(*key) for key in keys]
     review_queue = review[[c.name for c in REVIEW_QUEUE.columns if c.name != "run_id"]]
     return {
-        "master_person": surviving_values(persons, clusters),
         "person_xref": xref,
         "match_pair": match_pair.astype({f: bool for f in FLAGS}),
         "review_queue": review_queue,
     }
-
-
-def surviving_values(persons: pd.DataFrame, clusters: pd.DataFrame) -> pd.DataFrame:
-    """For now the most recently modified record's value wins, field by field (nulls never win)."""
-    joined = persons.merge(
-        clusters[["source_system", "person_id", "master_id"]], on=["source_system", "person_id"], how="inner"
-    )
-    ordered = joined.sort_values(["master_id", "modified_at", "source_system", "person_id"],
-                                 ascending=[True, False, True, True], na_position="last")  # fmt: skip
-    grouped = ordered.groupby("master_id", sort=True)
-    values = grouped[[c.name for c in SURVIVING]].first()
-    values["records"] = grouped.size()
-    values["source_systems"] = grouped["source_system"].agg(lambda s: ",".join(sorted(set(s))))
-    return values.reset_index()
 
 
 def _review_id(*key: str) -> str:
@@ -167,6 +155,7 @@ def _summarise(
     history: pd.DataFrame,
     family: pd.DataFrame,
     xref: pd.DataFrame,
+    conflict: pd.DataFrame,
 ) -> MatchSummary:
     clusters = result.clusters.assign(master_id=masters.to_numpy())
     systems = clusters.groupby("master_id")["source_system"].nunique()
@@ -181,4 +170,5 @@ def _summarise(
         id_changes=int(history["records"].sum()) if len(history) else 0,
         families=int(family["family_id"].nunique()) if len(family) else 0,
         families_split=split_families(family, xref),
+        conflicts_by_field=conflict["field"].value_counts().sort_index().to_dict() if len(conflict) else {},
     )

@@ -159,6 +159,10 @@ ENTITIES: dict[str, Entity] = {
 }
 
 
+# Fields a master record keeps one value of: every person column but the record's own ID and timestamp.
+SURVIVING_FIELDS = tuple(c.name for c in PERSON.columns if c.name not in ("person_id", "modified_at"))
+
+
 def entity(name: str) -> Entity:
     return ENTITIES[name]
 

@@ -12,7 +12,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 
-from reconcile.model import ENTITIES, Column, Entity
+from reconcile.model import ENTITIES, SURVIVING_FIELDS, Column, Entity
 from reconcile.privacy import private_sqlite
 
 STAGE_PREFIX = "stage_"
@@ -142,7 +142,7 @@ class Stage:
 
 
 # Master records: published by the match step, replaced whole on each run (history is appended).
-SURVIVING = [c for c in ENTITIES["person"].columns if c.name not in ("person_id", "modified_at")]
+SURVIVING = [c for c in ENTITIES["person"].columns if c.name in SURVIVING_FIELDS]
 MASTER_PERSON = sa.Table(
     "master_person", metadata,
     sa.Column("master_id", sa.String(16), primary_key=True),
@@ -237,7 +237,29 @@ FAMILY_ID_HISTORY = sa.Table(
     *(sa.Column(c.name, c.type, nullable=c.nullable) for c in MASTER_ID_HISTORY.columns),
 )
 
-MATCH_TABLES = (MASTER_PERSON, PERSON_XREF, MATCH_PAIR, REVIEW_QUEUE, MASTER_RELATIONSHIP, MASTER_FAMILY)
+MASTER_PERSON_PROVENANCE = sa.Table(
+    "master_person_provenance", metadata,
+    sa.Column("master_id", sa.String(16), primary_key=True),
+    sa.Column("field", sa.String(40), primary_key=True),
+    sa.Column("source_system", sa.String(40), nullable=False),
+    sa.Column("source_id", sa.String(128), nullable=False),
+    sa.Column("rule", sa.String(40), nullable=False),
+    sa.Column("run_id", sa.String(40), nullable=False),
+)  # fmt: skip
+
+MASTER_CONFLICT = sa.Table(
+    "master_conflict", metadata,
+    sa.Column("master_id", sa.String(16), primary_key=True),
+    sa.Column("field", sa.String(40), primary_key=True),
+    sa.Column("values", sa.Text(), nullable=False),  # JSON: [{value, source_system, source_id}, ...]
+    sa.Column("n_values", sa.Integer(), nullable=False),
+    sa.Column("run_id", sa.String(40), nullable=False),
+)  # fmt: skip
+
+MATCH_TABLES = (
+    MASTER_PERSON, MASTER_PERSON_PROVENANCE, MASTER_CONFLICT, PERSON_XREF, MATCH_PAIR, REVIEW_QUEUE,
+    MASTER_RELATIONSHIP, MASTER_FAMILY,
+)  # fmt: skip
 HISTORY_TABLES = (MASTER_ID_HISTORY, FAMILY_ID_HISTORY)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -147,3 +148,30 @@ def read_frame(url: str | sa.URL, sql: str) -> pd.DataFrame:
         return pd.read_sql(sql, engine)
     finally:
         engine.dispose()
+
+
+def people(*rows: dict) -> pd.DataFrame:
+    base = {"source_system": "a", "forename": None, "surname": None, "dob": None, "sex": None, "nhs_number": None}
+    frame = pd.DataFrame([{**base, "person_id": str(i), **row} for i, row in enumerate(rows)])
+    return frame
+
+
+def with_crowd(frame: pd.DataFrame, size: int = 400) -> pd.DataFrame:
+    """The records under test among a crowd of strangers, so the model has a population to learn from."""
+    rng = np.random.default_rng(0)
+    forenames = ["ava", "ben", "cara", "dan", "eve", "finn", "gus", "hana", "ivy", "jon", "kai", "lola", "max"]
+    surnames = ["ali", "brown", "cole", "diaz", "egan", "fox", "gray", "hill", "ince", "jones", "king", "lowe"]
+    crowd = pd.DataFrame(
+        {
+            "source_system": rng.choice(["a", "b"], size),
+            "person_id": [f"c{i}" for i in range(size)],
+            "forename": rng.choice(forenames, size),
+            "surname": rng.choice(surnames, size),
+            "dob": [str(date(2005, 1, 1) + pd.Timedelta(days=int(d))) for d in rng.integers(0, 6000, size)],
+            "sex": rng.choice(["M", "F"], size),
+            "postcode": [
+                f"LS{d} {s}AB" for d, s in zip(rng.integers(1, 30, size), rng.integers(0, 9, size), strict=True)
+            ],
+        }
+    )
+    return pd.concat([frame, crowd], ignore_index=True)

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from conftest import people, with_crowd
 from reconcile.matching import load_rules, match_people
 from reconcile.matching.blocking import block, pair_completeness
 from reconcile.matching.clustering import cluster
@@ -21,33 +22,6 @@ from reconcile.matching.standardise import standardise
 from reconcile.matching.training import train
 
 RULES = load_rules()
-
-
-def people(*rows: dict) -> pd.DataFrame:
-    base = {"source_system": "a", "forename": None, "surname": None, "dob": None, "sex": None, "nhs_number": None}
-    frame = pd.DataFrame([{**base, "person_id": str(i), **row} for i, row in enumerate(rows)])
-    return frame
-
-
-def with_crowd(frame: pd.DataFrame, size: int = 400) -> pd.DataFrame:
-    """The records under test among a crowd of strangers, so the model has a population to learn from."""
-    rng = np.random.default_rng(0)
-    forenames = ["ava", "ben", "cara", "dan", "eve", "finn", "gus", "hana", "ivy", "jon", "kai", "lola", "max"]
-    surnames = ["ali", "brown", "cole", "diaz", "egan", "fox", "gray", "hill", "ince", "jones", "king", "lowe"]
-    crowd = pd.DataFrame(
-        {
-            "source_system": rng.choice(["a", "b"], size),
-            "person_id": [f"c{i}" for i in range(size)],
-            "forename": rng.choice(forenames, size),
-            "surname": rng.choice(surnames, size),
-            "dob": [str(date(2005, 1, 1) + pd.Timedelta(days=int(d))) for d in rng.integers(0, 6000, size)],
-            "sex": rng.choice(["M", "F"], size),
-            "postcode": [
-                f"LS{d} {s}AB" for d, s in zip(rng.integers(1, 30, size), rng.integers(0, 9, size), strict=True)
-            ],
-        }
-    )
-    return pd.concat([frame, crowd], ignore_index=True)
 
 
 def levels(a: dict, b: dict) -> dict:
@@ -273,11 +247,14 @@ def test_a_rules_file_holds_only_what_it_changes(tmp_path):
     assert load_rules("matching_rules/no_families.yaml").constraints.twin_guard is False
 
 
-@pytest.mark.parametrize("text,says", [
-    ("blocking: {rules: [[shoe_size]]}", "unknown keys ['shoe_size']"),
-    ("thresholds: {match: 0.4}", "thresholds.review must be below thresholds.match"),
-    ("thresholds: {mach: 0.9}", "thresholds.mach: Extra inputs are not permitted"),
-])
+@pytest.mark.parametrize(
+    "text,says",
+    [
+        ("blocking: {rules: [[shoe_size]]}", "unknown keys ['shoe_size']"),
+        ("thresholds: {match: 0.4}", "thresholds.review must be below thresholds.match"),
+        ("thresholds: {mach: 0.9}", "thresholds.mach: Extra inputs are not permitted"),
+    ],
+)
 def test_bad_rules_are_named(tmp_path, text, says):
     from reconcile.errors import ConfigError
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from reconcile.errors import ConfigError
 from reconcile.matching.standardise import STANDARD_COLUMNS
+from reconcile.model import SURVIVING_FIELDS
 
 BLOCKABLE = frozenset(STANDARD_COLUMNS) - {"rid", "source_system", "person_id", "placeholder", "dob_expected"}
 
@@ -83,6 +84,22 @@ class Constraints(_Strict):
     sex_conflict: bool
 
 
+class Survivorship(_Strict):
+    """Which system to trust, per field, when the most recently modified records tie."""
+
+    priority: dict[str, list[str]]  # field -> systems, most trusted first
+    default: list[str]  # the order for every field not in `priority`
+
+    @field_validator("priority")
+    @classmethod
+    def _known_fields(cls, priority: dict[str, list[str]]) -> dict[str, list[str]]:
+        for key in priority:
+            if key not in SURVIVING_FIELDS:
+                hint = "put the order for all other fields in survivorship.default; " if key == "default" else ""
+                raise ValueError(f"unknown field {key!r}; {hint}use one of {list(SURVIVING_FIELDS)}")
+        return priority
+
+
 class Rules(_Strict):
     """Every value comes from matching_rules/default.yaml, the one place defaults live."""
 
@@ -91,6 +108,7 @@ class Rules(_Strict):
     training: Training
     thresholds: Thresholds
     constraints: Constraints
+    survivorship: Survivorship
 
 
 def load_rules(path: str | Path | None = None) -> Rules:

@@ -29,11 +29,11 @@ def standardise(persons: pd.DataFrame) -> pd.DataFrame:
     """One row per input row, in input order; `rid` is the row's position and the key of every later step."""
     n = len(persons)
     column = _getter(persons)
-    forename = _per_value(column("forename"), normalise)
+    forename = per_value(column("forename"), normalise)
     placeholder = forename.map(lambda name: is_placeholder(name) if isinstance(name, str) else False).astype(bool)
     forename = forename.mask(placeholder, None)
-    middle = _per_value(column("middle_names"), normalise)
-    surname = _per_value(column("surname"), normalise)
+    middle = per_value(column("middle_names"), normalise)
+    surname = per_value(column("surname"), normalise)
 
     dob = pd.to_datetime(column("dob"), errors="coerce")
     expected = pd.to_datetime(column("expected_dob"), errors="coerce")
@@ -41,9 +41,9 @@ def standardise(persons: pd.DataFrame) -> pd.DataFrame:
     dob_expected = dob.isna() & expected.notna()
     effective = dob.where(dob.notna(), expected)
 
-    nhs_compact, nhs_invalid = _identifier(column("nhs_number"), nhs.validate)
-    upn_compact, upn_invalid = _identifier(column("upn"), upn.validate)
-    postcode = _per_value(column("postcode"), _postcode)
+    nhs_compact, nhs_invalid = identifier(column("nhs_number"), nhs.validate)
+    upn_compact, upn_invalid = identifier(column("upn"), upn.validate)
+    postcode = per_value(column("postcode"), _postcode)
 
     out = pd.DataFrame(
         {
@@ -53,8 +53,8 @@ def standardise(persons: pd.DataFrame) -> pd.DataFrame:
             "forename": _first_token(forename),
             "forenames": _join(forename, middle),
             "surname": surname,
-            "forename_phonetic": _per_value(_first_token(forename), jellyfish.metaphone),
-            "surname_phonetic": _per_value(_first_token(surname), jellyfish.metaphone),
+            "forename_phonetic": per_value(_first_token(forename), jellyfish.metaphone),
+            "surname_phonetic": per_value(_first_token(surname), jellyfish.metaphone),
             "forename_initial": forename.str[0],
             "placeholder": placeholder.to_numpy(),
             "dob": effective,
@@ -70,7 +70,7 @@ def standardise(persons: pd.DataFrame) -> pd.DataFrame:
             "pc_sector": postcode.str[1],
             "pc_district": postcode.str[2],
             "pc_area": postcode.str[3],
-            "address": _per_value(column("address"), lambda a: normalise(a, digits=True)),
+            "address": per_value(column("address"), lambda a: normalise(a, digits=True)),
         }
     )
     return out[STANDARD_COLUMNS]
@@ -88,7 +88,7 @@ def _getter(persons: pd.DataFrame) -> Callable[[str], pd.Series]:
     return column
 
 
-def _per_value(values: pd.Series, fn: Callable[[object], object]) -> pd.Series:
+def per_value(values: pd.Series, fn: Callable[[object], object]) -> pd.Series:
     """Apply `fn` once per distinct non-null value."""
     present = values.dropna()
     mapping = {v: fn(v) for v in pd.unique(present)}
@@ -104,7 +104,7 @@ def _join(first: pd.Series, rest: pd.Series) -> pd.Series:
     return joined.where(joined != "", None).astype(object)
 
 
-def _identifier(values: pd.Series, validate: Callable[[str], str]) -> tuple[pd.Series, np.ndarray]:
+def identifier(values: pd.Series, validate: Callable[[str], str]) -> tuple[pd.Series, np.ndarray]:
     """A valid identifier is evidence; an invalid one is kept in the source but counts for nothing."""
 
     def judge(raw: object) -> tuple[str | None, bool]:
@@ -116,7 +116,7 @@ def _identifier(values: pd.Series, validate: Callable[[str], str]) -> tuple[pd.S
         except ValidationError:
             return None, True
 
-    judged = _per_value(values, judge)
+    judged = per_value(values, judge)
     valid = judged.map(lambda j: j[0] if isinstance(j, tuple) else None).astype(object)
     invalid = judged.map(lambda j: bool(j[1]) if isinstance(j, tuple) else False).to_numpy(dtype=bool)
     return valid, invalid
