@@ -31,7 +31,7 @@ class FilesConnector:
             )
         suffix = path.suffix.lower()
         if suffix in (".csv", ".txt"):
-            chunks = self._csv(path, spec)
+            chunks = self._csv(path, spec, entity)
         elif suffix in (".xlsx", ".xlsm"):
             chunks = self._excel(path, spec, where)
         elif suffix == ".parquet":
@@ -57,7 +57,7 @@ class FilesConnector:
         canonical_columns(where, entity, list(renamed.columns))
         return renamed
 
-    def _csv(self, path: Path, spec: EntitySpec) -> Iterator[pd.DataFrame]:
+    def _csv(self, path: Path, spec: EntitySpec, entity: str) -> Iterator[pd.DataFrame]:
         try:
             # keep_default_na=False: "NA" is a name and "" is the only empty value a CSV has.
             reader = pd.read_csv(
@@ -72,8 +72,13 @@ class FilesConnector:
         except pd.errors.EmptyDataError:
             return  # a file with not even a header is an empty source
         with reader:
-            for chunk in reader:
-                yield chunk.astype(object)
+            try:
+                for chunk in reader:
+                    yield chunk.astype(object)
+            except pd.errors.ParserError as exc:
+                # pandas names the line and the field counts, never the values.
+                detail = str(exc).strip().splitlines()[-1][:200]
+                raise SourceError(self.name, entity, "read", f"malformed CSV: {detail}") from None
 
     def _excel(self, path: Path, spec: EntitySpec, where: str) -> Iterator[pd.DataFrame]:
         from openpyxl import load_workbook

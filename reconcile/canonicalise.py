@@ -20,6 +20,7 @@ from reconcile.model import Entity
 
 ISSUE_COLUMNS = ["source_system", "entity", "source_id", "field", "raw_value", "problem"]
 REJECT_COLUMNS = ["source_system", "entity", "source_id", "raw_row", "reason"]
+MAX_ID_LENGTH = 128  # the target's ID columns; longer IDs would abort a PostgreSQL load
 
 
 @dataclass(frozen=True)
@@ -52,18 +53,20 @@ def canonicalise(
 ) -> Canonical:
     ids = source_ids(frame, entity)
     missing = ids.isna()
-    repeated = ids.notna() & (ids.duplicated(keep="first") | ids.isin(seen))
+    too_long = ids.notna() & (ids.str.len() > MAX_ID_LENGTH)
+    repeated = ids.notna() & ~too_long & (ids.duplicated(keep="first") | ids.isin(seen))
     reasons = pd.Series(None, index=frame.index, dtype=object)
     key_label = " or ".join(c for c in entity.key if entity.column(c).required)
     reasons = reasons.mask(missing, f"missing {key_label}")
     reasons = reasons.mask(repeated, f"duplicate {key_label} (the first row read was kept)")
+    reasons = reasons.mask(too_long, f"{key_label} longer than {MAX_ID_LENGTH} characters")
     keep = reasons.isna()
 
     rejected = pd.DataFrame(
         {
             "source_system": source_system,
             "entity": entity.name,
-            "source_id": ids[~keep],
+            "source_id": ids[~keep].where(~too_long[~keep], None),  # a runaway ID stays in raw_row only
             "raw_row": [_raw_json(r) for r in frame[~keep].to_dict("records")],
             "reason": reasons[~keep],
         },

@@ -20,7 +20,7 @@ ConnectorName = Literal["sql", "files", "ssd"]
 DEFAULT_TARGET = "sqlite:///reconcile.db"
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+SOURCE_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")  # it becomes source_system, and part of export file names
 
 
 class _Loader(yaml.SafeLoader):
@@ -193,7 +193,7 @@ def _check_semantics(config: Config) -> None:
         problems.append("target: not a SQLAlchemy URL. Fix: e.g. sqlite:///reconcile.db or postgresql+psycopg://...")
     for name, source in config.sources.items():
         where = f"sources.{name}"
-        if not _SOURCE_NAME.match(name):
+        if not SOURCE_NAME.fullmatch(name):
             problems.append(f"{where}: source names are lower-case letters, digits and _. Fix: rename it.")
         if source.url:
             try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -21,7 +20,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from reconcile.config import Config
+from reconcile.config import SOURCE_NAME, Config
 from reconcile.errors import ReconcileError
 from reconcile.loadfile import FORMATS, schema_for, write_file
 from reconcile.privacy import private_dir, private_file, private_sqlite
@@ -42,7 +41,6 @@ PUBLISHED = (
 )
 MANIFEST = "manifest.json"
 CHUNK_ROWS = 50_000
-_SOURCE_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")  # as in reconcile.yaml; it becomes part of a file name
 
 
 @dataclass(frozen=True)
@@ -119,7 +117,7 @@ def _plan(conn: sa.Connection) -> list[_Planned]:
 def _crosswalks(conn: sa.Connection, xref: sa.Table) -> list[_Planned]:
     """One per legacy system: what the new system's legacy-reference field loads."""
     systems = conn.scalars(sa.select(xref.c.source_system).distinct().order_by(xref.c.source_system)).all()
-    if not all(_SOURCE_NAME.fullmatch(s) for s in systems):
+    if not all(SOURCE_NAME.fullmatch(s) for s in systems):
         raise ReconcileError("person_xref holds a source_system that is not a source name. Fix: run `reconcile match`.")
     query = sa.select(xref.c.source_id.label("legacy_id"), xref.c.master_id, xref.c.run_id)
     return [

@@ -18,7 +18,7 @@ from reconcile.canonicalise import canonicalise
 from reconcile.config import Config, EntitySpec
 from reconcile.errors import ConfigError, ReconcileError
 from reconcile.model import ENTITIES
-from reconcile.store import CANONICAL, RUN_TABLES, Stage, connect_target
+from reconcile.store import CANONICAL, RUN_TABLES, Stage, connect_target, discard_quietly
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def extract(
             append=[table.name for table in RUN_TABLES],
         )
     except BaseException:
-        _discard_quietly(stage)
+        discard_quietly(stage)
         raise
     finally:
         engine.dispose()
@@ -121,11 +121,3 @@ def _extract_entity(
     if count.read == 0:
         log.warning("source %s entity %s is empty", connector.name, entity_name)
     return count
-
-
-def _discard_quietly(stage: Stage) -> None:
-    """Clean-up must not hide the error that made it necessary; leftovers are dropped by the next run."""
-    try:
-        stage.discard()
-    except Exception:  # noqa: BLE001
-        log.warning("could not drop the staging tables; the next run drops them")

@@ -62,6 +62,10 @@ def text_value(value: object) -> tuple[str | None, str | None]:
         except UnicodeDecodeError:
             text = raw.decode("latin-1")
         problem = "not valid UTF-8; read as Windows-1252"
+    if "\x00" in text:
+        # A NUL byte cannot be stored by PostgreSQL and is never meant: drop it, and say so.
+        text = text.replace("\x00", "")
+        problem = "held a NUL byte, removed"
     text = text.strip()
     return (text or None), problem
 
@@ -80,8 +84,8 @@ def parse_dates(
     """Dates arrive as text in a declared format, or as the database's own date types."""
     native = values.map(lambda v: isinstance(v, date | datetime | pd.Timestamp) and v is not pd.NaT)
     texts, problems = clean_text(values.where(~native, None))
-    parsed_text = pd.to_datetime(texts, format=fmt or "ISO8601", errors="coerce")
-    parsed_native = pd.to_datetime(values.where(native, None), errors="coerce")
+    parsed_text = _naive(pd.to_datetime(texts, format=fmt or "ISO8601", errors="coerce", utc=True))
+    parsed_native = _naive(pd.to_datetime(values.where(native, None), errors="coerce", utc=True))
     parsed = parsed_native.where(native, parsed_text)
 
     expected = f" (expected {fmt})" if fmt else " (expected ISO 8601; set `formats:` if it differs)"
@@ -98,6 +102,11 @@ def parse_dates(
     as_python = parsed.dt.date if kind == "date" else parsed.astype(object)
     result = pd.Series(as_python, index=values.index, dtype=object).where(parsed.notna(), None)
     return result, problems
+
+
+def _naive(parsed: pd.Series) -> pd.Series:
+    """Times with a zone (timestamptz, '...Z', '+01:00') become UTC without one, so all compare alike."""
+    return parsed.dt.tz_convert(None)
 
 
 def map_codes(

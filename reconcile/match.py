@@ -38,6 +38,7 @@ from reconcile.store import (
     REVIEW_QUEUE,
     Stage,
     connect_target,
+    discard_quietly,
     read_table,
 )
 
@@ -84,8 +85,8 @@ def match(config: Config, run_id: str | None = None) -> MatchSummary:
             "master_family": family,
             "family_id_history": family_history,
         }
+        create_activity_view(engine)  # before publishing: a failure here must leave the last run as it was
         _publish(engine, run_id, frames)
-        create_activity_view(engine)
     finally:
         engine.dispose()
     summary = _summarise(run_id, result, masters, history, family, xref, frames["master_conflict"])
@@ -132,9 +133,10 @@ def _outputs(result: MatchResult, masters: pd.Series, keep: float) -> dict[str, 
     }
 
 
-def _review_id(*key: str) -> str:
-    """Stable across runs, so a reviewer's decision finds its pair again."""
-    return "R" + hashlib.blake2b("|".join(key).encode(), digest_size=8).hexdigest().upper()
+def _review_id(system_l: str, id_l: str, system_r: str, id_r: str) -> str:
+    """Stable across runs and whichever record comes first, so a reviewer's decision finds its pair again."""
+    first, second = sorted([f"{system_l}|{id_l}", f"{system_r}|{id_r}"])
+    return "R" + hashlib.blake2b(f"{first}|{second}".encode(), digest_size=8).hexdigest().upper()
 
 
 def _publish(engine: sa.Engine, run_id: str, frames: dict[str, pd.DataFrame]) -> None:
@@ -144,7 +146,7 @@ def _publish(engine: sa.Engine, run_id: str, frames: dict[str, pd.DataFrame]) ->
             stage.append(name, frame)
         stage.publish(replace={t.name: None for t in MATCH_TABLES}, append=[t.name for t in HISTORY_TABLES])
     except BaseException:
-        stage.discard()
+        discard_quietly(stage)
         raise
 
 

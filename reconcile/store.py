@@ -6,6 +6,7 @@ A load that fails or is killed part-way leaves the published tables exactly as t
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 import pandas as pd
@@ -264,5 +265,15 @@ HISTORY_TABLES = (MASTER_ID_HISTORY, FAMILY_ID_HISTORY)
 
 
 def read_table(engine: Engine, table: sa.Table) -> pd.DataFrame:
+    """In primary-key order (or column order), so what a step computes never depends on storage order."""
+    order = list(table.primary_key.columns) or list(table.columns)
     with engine.connect() as conn:
-        return pd.read_sql(sa.select(table), conn)
+        return pd.read_sql(sa.select(table).order_by(*order), conn)
+
+
+def discard_quietly(stage: Stage) -> None:
+    """Clean-up must not hide the error that made it necessary; leftovers are dropped by the next run."""
+    try:
+        stage.discard()
+    except Exception:  # noqa: BLE001
+        logging.getLogger(__name__).warning("could not drop the staging tables; the next run drops them")

@@ -156,3 +156,18 @@ def test_chunks_bound_memory_and_duplicates_are_caught_across_chunks(tmp_path, l
     result = extract(config, today=TODAY, on_chunk=lambda c: sizes.append(c.read))
     assert sizes == [2, 4, 6]
     assert (result.counts[0].loaded, result.counts[0].rejected) == (4, 2)
+
+
+def test_ids_longer_than_the_target_holds_are_rejected_not_fatal(tmp_path):
+    long_id = "9" * 300
+    sqlite_db(
+        tmp_path / "lcs.db",
+        f"CREATE TABLE p (person_id TEXT, surname TEXT); INSERT INTO p VALUES ('{long_id}', 'Ali'), ('1', 'Lee');",
+    )
+    config, result = _load(tmp_path, {"person": {"table": "p"}})
+    assert [(c.read, c.loaded, c.rejected) for c in result.counts] == [(2, 1, 1)]
+    ((source_id, raw, reason),) = table_rows(
+        config.target_url(), "SELECT source_id, raw_row, reason FROM rejected_record"
+    )
+    assert source_id is None and json.loads(raw)["person_id"] == long_id
+    assert reason == "person_id longer than 128 characters"

@@ -32,11 +32,25 @@ def test_clean_text_keeps_every_row_and_never_returns_blank_text(values):
         assert value is None or value.encode("utf-8")  # always storable as UTF-8
 
 
-@given(st.text())
+NO_NUL = st.text(alphabet=st.characters(blacklist_characters="\x00"))
+
+
+@given(NO_NUL)
 def test_utf8_text_is_only_trimmed(text):
     value, problem = text_value(text.encode("utf-8").decode("utf-8", "surrogateescape"))
     assert problem is None
     assert value == (text.strip() or None)
+
+
+def test_nul_bytes_are_removed_and_reported():
+    assert text_value("Am\x00y") == ("Amy", "held a NUL byte, removed")
+
+
+def test_times_with_a_zone_become_utc_and_compare_with_the_rest():
+    series = pd.Series(["2026-10-01T10:00:00+01:00", "2026-10-01T09:00:00Z", "2026-10-01 09:00:00"], dtype=object)
+    parsed, problems = parse_dates(series, None, "datetime", TODAY, True)
+    assert list(parsed) == [datetime(2026, 10, 1, 9, 0)] * 3
+    assert problems.isna().all()
 
 
 def test_integral_floats_from_spreadsheets_lose_their_decimal_point():
@@ -88,7 +102,11 @@ def test_codes_map_by_config_then_synonyms_then_case():
     assert problems.notna().sum() == 1
 
 
-@given(st.lists(st.one_of(st.none(), st.text(max_size=8)), max_size=20))
+@given(
+    st.lists(
+        st.one_of(st.none(), st.text(alphabet=st.characters(blacklist_characters="\x00"), max_size=8)), max_size=20
+    )
+)
 def test_open_code_columns_keep_unmapped_values(values):
     mapped, problems = map_codes(pd.Series(values, dtype=object), "outcome", {"NFA": "No further action"}, ())
     assert problems.isna().all()

@@ -9,7 +9,7 @@ import pytest
 from openpyxl import Workbook
 
 from conftest import TODAY, config_for, table_rows
-from reconcile.errors import ConfigError
+from reconcile.errors import ConfigError, SourceError
 from reconcile.extract import extract
 
 COLUMNS = {
@@ -118,3 +118,13 @@ def test_an_empty_csv_is_an_empty_source(tmp_path):
     config = config_for(tmp_path, _files_source("people.csv"))
     result = extract(config, today=TODAY)
     assert [(c.read, c.loaded, c.rejected) for c in result.counts] == [(0, 0, 0)]
+
+
+def test_a_malformed_csv_line_is_a_clear_error_naming_the_line(tmp_path):
+    (tmp_path / "people.csv").write_text(
+        "PERSON_ID,FIRST_NAMES,LAST_NAME,DOB,GENDER,NHS_NO\nP1,Amy,Ali,01/01/2015,Female,\nP2,Bob,Jones,extra,x,y,z\n",
+        encoding="utf-8",
+    )
+    config = config_for(tmp_path, _files_source("people.csv"))
+    with pytest.raises(SourceError, match="source 'mosaic', entity 'person': read failed: malformed CSV: .*line 3"):
+        extract(config, today=TODAY)

@@ -112,3 +112,17 @@ def test_match_before_extract_is_a_clear_error(tmp_path, legacy):
     result = CliRunner().invoke(cli, ["match", "--config", str(path)])
     assert result.exit_code == 3
     assert "no person records in the target. Fix: run `reconcile extract` first." in result.output
+
+
+def test_a_target_with_a_single_person_matches_into_one_master(tmp_path):
+    from conftest import config_for, sqlite_db
+
+    sqlite_db(tmp_path / "one.db", "CREATE TABLE p (person_id TEXT, surname TEXT); INSERT INTO p VALUES ('1', 'Lee');")
+    config = config_for(
+        tmp_path, {"one": {"connector": "sql", "url": "sqlite:///one.db", "entities": {"person": {"table": "p"}}}}
+    )
+    from reconcile.extract import extract
+
+    extract(config)
+    summary = match(config)
+    assert (summary.records, summary.masters, summary.review_queue) == (1, 1, 0)

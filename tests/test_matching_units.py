@@ -262,3 +262,27 @@ def test_bad_rules_are_named(tmp_path, text, says):
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match=re.escape(says)):
         load_rules(path)
+
+
+def test_the_same_records_in_any_order_give_the_same_masters():
+    frame = with_crowd(people({**TWIN, "forename": "Joshua"}, {**TWIN, "forename": "Joshua", "source_system": "b"}))
+    first = match_people(frame)
+    shuffled = match_people(frame.sample(frac=1.0, random_state=3))
+    key = ["source_system", "person_id"]
+    left = first.clusters.sort_values(key).reset_index(drop=True)[[*key, "master_key"]]
+    right = shuffled.clusters.sort_values(key).reset_index(drop=True)[[*key, "master_key"]]
+    pd.testing.assert_frame_equal(left, right)
+    assert first.model.prior == shuffled.model.prior
+
+
+def test_repeated_digit_nhs_numbers_are_not_evidence():
+    std = standardise(people({"nhs_number": "0000000000"}, {"nhs_number": "999 999 9999"}))
+    assert std["nhs"].isna().all() and std["nhs_invalid"].all()
+
+
+def test_no_chain_joins_two_valid_nhs_numbers_even_through_records_never_compared():
+    links = pd.DataFrame({"rid_l": [0, 1], "rid_r": [1, 2], "match_weight": [20.0, 19.0]})
+    nothing = pd.DataFrame({"rid_l": [], "rid_r": []}, dtype=np.int64)
+    result = cluster(3, links, nothing, nothing, nhs=np.array(["9434765919", None, "4010232137"], dtype=object))
+    assert result.labels.tolist() == [0, 0, 2]
+    assert result.refused.tolist() == [False, True]

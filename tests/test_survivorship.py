@@ -143,12 +143,12 @@ def test_system_priority_breaks_a_modified_at_tie_per_field_then_default() -> No
 def test_a_tie_with_no_priority_falls_to_system_then_id_so_it_is_deterministic() -> None:
     tied = "2024-01-01"
     value, why = one_master(
-        {"source_system": "mosaic", "person_id": "a", "sex": "M", "modified_at": tied},
-        {"source_system": "lcs", "person_id": "z", "sex": "F", "modified_at": tied},
-        {"source_system": "lcs", "person_id": "y", "sex": "U", "modified_at": tied},
+        {"source_system": "mosaic", "person_id": "a", "surname": "Ali", "modified_at": tied},
+        {"source_system": "lcs", "person_id": "z", "surname": "Lee", "modified_at": tied},
+        {"source_system": "lcs", "person_id": "y", "surname": "Khan", "modified_at": tied},
     )
-    assert value["sex"] == "U"
-    assert chosen(why, "sex") == ("y", "tie_break")
+    assert value["surname"] == "Khan"
+    assert chosen(why, "surname") == ("y", "tie_break")
 
 
 def test_records_that_agree_are_no_contest() -> None:
@@ -278,3 +278,23 @@ def test_one_row_per_master_and_every_value_comes_from_its_provenance_record(row
         assert by_master.loc[row["master_id"], row["field"]] in forms
     surviving = values.melt("master_id", [c for c in VALUES if c in values]).dropna()
     assert len(surviving) == len(provenance[provenance["field"].isin(VALUES)])
+
+
+def test_postcode_and_address_come_from_one_record_and_unknown_sex_never_wins():
+    persons = pd.DataFrame(
+        {
+            "source_system": ["a", "b"],
+            "person_id": ["1", "2"],
+            "postcode": ["LS1 1AA", "M1 1AA"],
+            "address": ["1 Old Road", None],
+            "sex": ["F", "U"],
+            "modified_at": ["2020-01-01 00:00:00", "2024-01-01 00:00:00"],
+        }
+    )
+    xref = pd.DataFrame({"source_system": ["a", "b"], "person_id": ["1", "2"], "master_id": ["M1", "M1"]})
+    values, provenance = survive(persons, xref, load_rules().survivorship)
+    row = values.iloc[0]
+    assert (row["postcode"], row["address"]) == ("LS1 1AA", "1 Old Road")  # the newer record has no address line
+    assert row["sex"] == "F"
+    rules = dict(zip(provenance["field"], provenance["rule"], strict=True))
+    assert rules["address"] == rules["postcode"] == "whole_address" and rules["sex"] == "known_sex"

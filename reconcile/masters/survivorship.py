@@ -19,7 +19,14 @@ FIELDS = SURVIVING_FIELDS
 DATE_FIELDS = tuple(c.name for c in PERSON.columns if c.type == "date" and c.name in FIELDS)
 KEY = ["source_system", "person_id"]
 # A rule that prefers one kind of value over another, per field; every other field has none.
-CLASS_RULES = {"nhs_number": "valid_nhs_number", "upn": "valid_upn", "dob": "actual_dob", "forename": "real_forename"}
+CLASS_RULES = {
+    "nhs_number": "valid_nhs_number", "upn": "valid_upn", "dob": "actual_dob", "forename": "real_forename",
+    "sex": "known_sex", "address": "whole_address",
+}  # fmt: skip
+# Fields that describe one thing and must come from one record: a postcode from one home and an address
+# line from another would be a home that does not exist.
+TOGETHER = {"address": ("address", "postcode")}
+FOLLOWERS = {f for group in TOGETHER.values() for f in group[1:]}
 VALIDATORS = {"nhs_number": nhs.validate, "upn": upn.validate}
 
 
@@ -36,25 +43,30 @@ def survive(persons: pd.DataFrame, xref: pd.DataFrame, settings: Survivorship) -
     out = pd.DataFrame({"master_id": np.asarray(master_ids, dtype=object)})
     provenance = []
     for field in FIELDS:
+        if field in FOLLOWERS:
+            continue
         values, klass = _candidates(rows, field, masters)
         own = settings.priority.get(field)
         ranks = {"priority": default if own is None else _priority(rows["source_system"], own), **order_keys}
         winners = _choose(masters, values, klass, ranks, CLASS_RULES.get(field, "tie_break"))
-        out[field] = _column(values, winners, len(out))
-        provenance.append(
-            pd.DataFrame(
-                {
-                    "master_id": out["master_id"].to_numpy()[winners["master"]],
-                    "field": field,
-                    "source_system": rows["source_system"].to_numpy()[winners["row"]],
-                    "source_id": rows["person_id"].to_numpy()[winners["row"]],
-                    "rule": winners["rule"],
-                }
+        for member in TOGETHER.get(field, (field,)):
+            taken = _column(rows[member] if field in TOGETHER else values, winners, len(out))
+            out[member] = taken
+            chosen = pd.notna(taken[winners["master"]])
+            provenance.append(
+                pd.DataFrame(
+                    {
+                        "master_id": out["master_id"].to_numpy()[winners["master"]][chosen],
+                        "field": member,
+                        "source_system": rows["source_system"].to_numpy()[winners["row"]][chosen],
+                        "source_id": rows["person_id"].to_numpy()[winners["row"]][chosen],
+                        "rule": winners["rule"][chosen],
+                    }
+                )
             )
-        )
     out["records"] = np.bincount(masters, minlength=len(out))
     out["source_systems"] = _systems(masters, rows["source_system"], len(out))
-    return out, pd.concat(provenance, ignore_index=True)
+    return out[["master_id", *FIELDS, "records", "source_systems"]], pd.concat(provenance, ignore_index=True)
 
 
 def master_records(persons: pd.DataFrame, xref: pd.DataFrame) -> pd.DataFrame:
@@ -105,6 +117,13 @@ def _candidates(rows: pd.DataFrame, field: str, masters: np.ndarray) -> tuple[pd
         klass[present & compact.isna().to_numpy()] = 1
     elif field == "forename":
         klass[present & placeholder(values)] = 1
+    elif field == "sex":
+        klass[present & (values == "U").to_numpy()] = 1  # "not known" never beats a known sex
+    elif field == "address":
+        # A row with only a postcode, or only a line, still offers a home; a whole address is preferred.
+        postcode = rows["postcode"].notna().to_numpy()
+        klass = np.where(present & postcode, 0, np.where(present | postcode, 1, -1))
+        values = values.where(present, rows["postcode"])
     elif field == "dob":
         # A record with only an expected date competes (and loses) so the rule can say the actual DOB won.
         klass[~present & rows["expected_dob"].notna().to_numpy()] = 1

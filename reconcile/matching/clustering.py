@@ -18,13 +18,24 @@ import pandas as pd
 class Clusters:
     labels: np.ndarray  # cluster number per rid: the smallest rid in the cluster
     refused: np.ndarray  # per candidate link: True where joining would have broken a constraint
+    forced_refused: np.ndarray  # per reviewer MATCH: True where it would join a forbidden pair
 
 
-def cluster(n: int, links: pd.DataFrame, forbidden: pd.DataFrame, forced: pd.DataFrame) -> Clusters:
-    """`links`: rid_l, rid_r, match_weight (only pairs allowed to link). `forbidden`, `forced`: rid_l, rid_r."""
+def cluster(
+    n: int, links: pd.DataFrame, forbidden: pd.DataFrame, forced: pd.DataFrame, nhs: np.ndarray | None = None
+) -> Clusters:
+    """`links`: rid_l, rid_r, match_weight (only pairs allowed to link). `forbidden`, `forced`: rid_l, rid_r.
+
+    `nhs`: each record's valid NHS number or None. No link joins two clusters holding different ones, even
+    where the two records that carry them were never compared with each other.
+    """
     parent = np.arange(n)
     members: dict[int, list[int]] = {}
     apart: dict[int, set[int]] = {}
+    numbers: dict[int, set[str]] = {}
+    if nhs is not None:
+        for rid in np.flatnonzero(pd.notna(nhs)):
+            numbers[int(rid)] = {str(nhs[rid])}
     # Only a forbidden pair whose records both take part in some link could ever end up together.
     linked = np.zeros(n, dtype=bool)
     for frame in (links, forced):
@@ -51,16 +62,27 @@ def cluster(n: int, links: pd.DataFrame, forbidden: pd.DataFrame, forced: pd.Dat
         parent[rb] = ra
         members[ra] = members.pop(ra, [ra]) + members.pop(rb, [rb])
         apart[ra] = apart.pop(ra, set()) | apart.pop(rb, set())
+        numbers[ra] = numbers.pop(ra, set()) | numbers.pop(rb, set())
 
-    def conflict(ra: int, rb: int) -> bool:
+    def conflict(ra: int, rb: int, *, by_number: bool = True) -> bool:
+        held_a, held_b = numbers.get(ra), numbers.get(rb)
+        if by_number and held_a and held_b and held_a != held_b:
+            return True
         small, big = (ra, rb) if len(members.get(ra, [ra])) <= len(members.get(rb, [rb])) else (rb, ra)
         against = apart.get(big, set())
         return bool(against) and any(m in against for m in members.get(small, [small]))
 
-    for a, b in zip(forced["rid_l"].to_numpy(), forced["rid_r"].to_numpy(), strict=True):
+    # A reviewer's MATCH may join two NHS numbers (that is the reviewer's call), but never a pair that is
+    # forbidden on its own account: two MATCHes A-B and B-C do not join twins A and C.
+    forced_refused = np.zeros(len(forced), dtype=bool)
+    for i, (a, b) in enumerate(zip(forced["rid_l"].to_numpy(), forced["rid_r"].to_numpy(), strict=True)):
         ra, rb = find(int(a)), find(int(b))
-        if ra != rb:
-            union(ra, rb)
+        if ra == rb:
+            continue
+        if conflict(ra, rb, by_number=False):
+            forced_refused[i] = True
+            continue
+        union(ra, rb)
 
     order = np.lexsort((links["rid_r"].to_numpy(), links["rid_l"].to_numpy(), -links["match_weight"].to_numpy()))
     refused = np.zeros(len(links), dtype=bool)
@@ -76,4 +98,4 @@ def cluster(n: int, links: pd.DataFrame, forbidden: pd.DataFrame, forced: pd.Dat
 
     roots = np.array([find(i) for i in range(n)], dtype=np.int64)
     smallest = pd.Series(np.arange(n)).groupby(roots).transform("min").to_numpy()
-    return Clusters(labels=smallest, refused=refused)
+    return Clusters(labels=smallest, refused=refused, forced_refused=forced_refused)

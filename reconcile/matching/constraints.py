@@ -13,6 +13,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from reconcile.matching.rules import Constraints
+from reconcile.matching.standardise import record_rids
 
 FLAGS = ("nhs_conflict", "twin_guard", "sex_conflict", "related")
 REASONS = {
@@ -35,9 +36,9 @@ def flag(
     near_dob = np.nan_to_num(gammas["dob_days"].to_numpy(), nan=np.inf) <= settings.twin_dob_days
     shared_home_or_name = same_family | (gammas["address"].to_numpy() >= 3) | (gammas["surname"].to_numpy() >= 3)
     nhs_equal = gammas["nhs"].to_numpy() == 1
-    # Different forenames: not equal, not the same name, not a near-certain typo of it. Twins do not
-    # share a valid NHS number, so with one shared only a wholly different forename still counts.
-    different_forenames = (forename == 0) | ((forename == 1) & ~nhs_equal)
+    # Different forenames: not equal and not the same name. Twins are given names as close as Amelia and
+    # Amelie, so even a near-typo counts, unless the two share a valid NHS number, which twins do not.
+    different_forenames = (forename == 0) | ((forename >= 1) & (forename <= 2) & ~nhs_equal)
     return pd.DataFrame(
         {
             "nhs_conflict": settings.nhs_conflict & (gammas["nhs"].to_numpy() == 0),
@@ -74,9 +75,8 @@ def _link_rids(std: pd.DataFrame, links: pd.DataFrame) -> pd.DataFrame:
     """Relationship rows as pairs of rids; rows naming people not in `std` are ignored."""
     if links is None or links.empty:
         return pd.DataFrame({"a": [], "b": []}, dtype=np.int64)
-    rid = pd.Series(std["rid"].to_numpy(), index=pd.MultiIndex.from_arrays([std["source_system"], std["person_id"]]))
-    a = rid.reindex(pd.MultiIndex.from_arrays([links["source_system"], links["person_id"].astype(str)]))
-    b = rid.reindex(pd.MultiIndex.from_arrays([links["source_system"], links["related_person_id"].astype(str)]))
-    found = a.notna().to_numpy() & b.notna().to_numpy()
-    edges = pd.DataFrame({"a": a.to_numpy()[found], "b": b.to_numpy()[found]}).astype(np.int64)
+    a = record_rids(std, links["source_system"], links["person_id"])
+    b = record_rids(std, links["source_system"], links["related_person_id"])
+    found = ~(np.isnan(a) | np.isnan(b))
+    edges = pd.DataFrame({"a": a[found], "b": b[found]}).astype(np.int64)
     return edges[edges["a"] != edges["b"]]

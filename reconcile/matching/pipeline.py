@@ -18,7 +18,7 @@ from reconcile.matching.comparisons import COMPARISONS, Prepared, compare
 from reconcile.matching.constraints import FLAGS, REASONS, flag
 from reconcile.matching.inference import score
 from reconcile.matching.rules import Rules, load_rules
-from reconcile.matching.standardise import standardise
+from reconcile.matching.standardise import record_rids, standardise
 from reconcile.matching.training import Model, train
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,17 @@ def match_people(
     rules = rules or load_rules()
     if seed is not None:
         rules = rules.model_copy(update={"training": rules.training.model_copy(update={"seed": seed})})
+    # rid is a row's position: records are put in key order first, so the same records in any order give the
+    # same model and clusters; `clusters` is handed back in the caller's order.
+    order = np.lexsort((persons["person_id"].astype(str).to_numpy(), persons["source_system"].astype(str).to_numpy()))
+    result = _match_sorted(persons.iloc[order].reset_index(drop=True), relationships, rules, decisions)
+    result.clusters = result.clusters.iloc[np.argsort(order)].reset_index(drop=True)
+    return result
+
+
+def _match_sorted(
+    persons: pd.DataFrame, relationships: pd.DataFrame | None, rules: Rules, decisions: pd.DataFrame | None
+) -> MatchResult:
     std = standardise(persons)
     links = relationships if relationships is not None else pd.DataFrame()
     reviewed = _decision_rids(std, decisions)
@@ -65,7 +76,7 @@ def match_people(
     flags = flag(std, pairs, gammas, rules.constraints, links)
     ids = _pair_ids(std, pairs)
     scored = pd.concat([pairs.reset_index(drop=True), ids, gammas, scores, flags], axis=1)
-    scored, labels = _decide(scored, reviewed, rules, len(std))
+    scored, labels = _decide(scored, reviewed, rules, std["nhs"].to_numpy(dtype=object))
     return _result(std, scored, labels, model, report)
 
 
@@ -82,7 +93,9 @@ def _pair_ids(std: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _decide(scored: pd.DataFrame, reviewed: pd.DataFrame, rules: Rules, n: int) -> tuple[pd.DataFrame, np.ndarray]:
+def _decide(
+    scored: pd.DataFrame, reviewed: pd.DataFrame, rules: Rules, nhs: np.ndarray
+) -> tuple[pd.DataFrame, np.ndarray]:
     t = rules.thresholds
     p = scored["match_probability"].to_numpy()
     flagged = scored[list(FLAGS)].any(axis=1).to_numpy()
@@ -91,14 +104,18 @@ def _decide(scored: pd.DataFrame, reviewed: pd.DataFrame, rules: Rules, n: int) 
     forbidden = (flagged | (p < t.cannot_link) | (verdict == 0)) & (verdict != 1)
     forced = verdict == 1
 
+    n = len(nhs)
     links = scored.loc[candidate, ["rid_l", "rid_r", "match_weight"]]
-    outcome = cluster(n, links, scored.loc[forbidden, ["rid_l", "rid_r"]], scored.loc[forced, ["rid_l", "rid_r"]])
+    outcome = cluster(
+        n, links, scored.loc[forbidden, ["rid_l", "rid_r"]], scored.loc[forced, ["rid_l", "rid_r"]], nhs=nhs
+    )
     refused = np.zeros(len(scored), dtype=bool)
     refused[np.flatnonzero(candidate)] = outcome.refused
+    refused[np.flatnonzero(forced)] = outcome.forced_refused
 
-    linked = candidate & ~refused
-    decision = np.where(forced | linked, "match", "non_match")
-    review = ~(forced | linked) & (verdict == -1) & ((p >= t.review) | ((p >= t.match) & refused))
+    linked = (candidate | forced) & ~refused
+    decision = np.where(linked, "match", "non_match")
+    review = ~linked & (((verdict == -1) & (p >= t.review)) | refused)
     decision = np.where(review, "review", decision)
     scored = scored.assign(decision=decision, reason=_reasons(scored, p, refused, verdict, t.match, t.review))
     return scored, outcome.labels
@@ -168,9 +185,8 @@ def _decision_rids(std: pd.DataFrame, decisions: pd.DataFrame | None) -> pd.Data
     empty = pd.DataFrame({"rid_l": [], "rid_r": [], "match": []}, dtype=np.int64)
     if decisions is None or decisions.empty:
         return empty
-    rid = pd.Series(std["rid"].to_numpy(), index=pd.MultiIndex.from_arrays([std["source_system"], std["person_id"]]))
-    a = rid.reindex(pd.MultiIndex.from_arrays([decisions["source_system_l"], decisions["person_id_l"]])).to_numpy()
-    b = rid.reindex(pd.MultiIndex.from_arrays([decisions["source_system_r"], decisions["person_id_r"]])).to_numpy()
+    a = record_rids(std, decisions["source_system_l"], decisions["person_id_l"])
+    b = record_rids(std, decisions["source_system_r"], decisions["person_id_r"])
     known = ~(np.isnan(a) | np.isnan(b)) & decisions["decision"].isin(["MATCH", "NOT_MATCH"]).to_numpy()
     a, b = a[known].astype(np.int64), b[known].astype(np.int64)
     return pd.DataFrame(
@@ -199,5 +215,14 @@ def _reviewer_verdict(scored: pd.DataFrame, reviewed: pd.DataFrame) -> np.ndarra
 
 
 def _empty_pairs() -> pd.DataFrame:
-    columns = ["rid_l", "rid_r", "rule", *COMPARISONS, "match_probability", "match_weight", *FLAGS]
-    return pd.DataFrame({c: [] for c in columns}).assign(decision=[], reason=[])
+    integers = ["rid_l", "rid_r", "rule", *COMPARISONS]
+    floats = ["dob_days", *(f"w_{k}" for k in COMPARISONS), "match_weight", "match_probability"]
+    frame = pd.DataFrame(
+        {
+            **{c: pd.Series(dtype=np.int64) for c in integers},
+            **{c: pd.Series(dtype=float) for c in floats},
+            **{c: pd.Series(dtype=bool) for c in FLAGS},
+        }
+    )
+    ids = {c: pd.Series(dtype=object) for c in ("source_system_l", "person_id_l", "source_system_r", "person_id_r")}
+    return frame.assign(**ids, decision=pd.Series(dtype=object), reason=pd.Series(dtype=object))

@@ -76,6 +76,13 @@ def standardise(persons: pd.DataFrame) -> pd.DataFrame:
     return out[STANDARD_COLUMNS]
 
 
+def record_rids(std: pd.DataFrame, systems: pd.Series, ids: pd.Series) -> np.ndarray:
+    """The rid of each (source system, person ID) given; NaN where no such record was standardised."""
+    rid = pd.Series(std["rid"].to_numpy(), index=pd.MultiIndex.from_arrays([std["source_system"], std["person_id"]]))
+    wanted = pd.MultiIndex.from_arrays([systems.astype(str).to_numpy(), ids.astype(str).to_numpy()])
+    return rid.reindex(wanted).to_numpy(dtype="float64")
+
+
 def _getter(persons: pd.DataFrame) -> Callable[[str], pd.Series]:
     """Absent columns read as all-missing, so a source without a DOB column is still matched."""
     index = pd.RangeIndex(len(persons))
@@ -112,9 +119,11 @@ def identifier(values: pd.Series, validate: Callable[[str], str]) -> tuple[pd.Se
         if not text:
             return None, False
         try:
-            return validate(text), False  # python-stdnum: the compact number, or an exception
+            number = validate(text)  # python-stdnum: the compact number, or an exception
         except ValidationError:
             return None, True
+        # 0000000000 ... 9999999999 pass the check digit, and legacy systems use them for "not known".
+        return (None, True) if len(set(number)) == 1 else (number, False)
 
     judged = per_value(values, judge)
     valid = judged.map(lambda j: j[0] if isinstance(j, tuple) else None).astype(object)
