@@ -286,3 +286,17 @@ def test_no_chain_joins_two_valid_nhs_numbers_even_through_records_never_compare
     result = cluster(3, links, nothing, nothing, nhs=np.array(["9434765919", None, "4010232137"], dtype=object))
     assert result.labels.tolist() == [0, 0, 2]
     assert result.refused.tolist() == [False, True]
+
+
+def test_a_placeholder_is_linked_by_a_person_not_automatically():
+    home = {"surname": "Cook", "postcode": "SX11 3XE", "address": "4 Elm Road"}
+    frame = with_crowd(
+        people(
+            {**home, "forename": "Eleanor", "dob": "2026-06-28", "sex": "F"},
+            {**home, "forename": "Baby", "expected_dob": "2026-07-10", "source_system": "b"},
+        )
+    )
+    result = match_people(frame)
+    assert result.clusters["cluster"].iloc[0] != result.clusters["cluster"].iloc[1]
+    pair = result.pairs[result.pairs["placeholder"]]
+    assert len(pair) >= 1 and set(pair["decision"]) <= {"review", "non_match"}

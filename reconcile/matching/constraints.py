@@ -15,12 +15,13 @@ from scipy.sparse.csgraph import connected_components
 from reconcile.matching.rules import Constraints
 from reconcile.matching.standardise import record_rids
 
-FLAGS = ("nhs_conflict", "twin_guard", "sex_conflict", "related")
+FLAGS = ("nhs_conflict", "twin_guard", "sex_conflict", "related", "placeholder")
 REASONS = {
     "nhs_conflict": "both NHS numbers are valid and they differ",
     "twin_guard": "possible twins: same or near DOB, same family, home or surname, different forenames",
     "sex_conflict": "recorded sexes differ",
     "related": "one system records these two as relatives of each other",
+    "placeholder": "an unborn or unnamed placeholder: a person confirms which child, if any, it became",
 }
 
 
@@ -45,6 +46,10 @@ def flag(
             "twin_guard": settings.twin_guard & near_dob & shared_home_or_name & different_forenames,
             "sex_conflict": settings.sex_conflict & (gammas["sex"].to_numpy() == 0) & ~nhs_equal,
             "related": _directly_related(pairs, edges),
+            # A "Baby" record has only a surname, a home and a due date: its sibling born weeks before or
+            # after fits as well as the child it became, so its links are a person's decision.
+            "placeholder": settings.placeholder_review
+            & (std["placeholder"].to_numpy()[left] | std["placeholder"].to_numpy()[right]),
         }
     )
 

@@ -82,6 +82,7 @@ class Constraints(_Strict):
     twin_guard: bool
     twin_dob_days: int = Field(ge=0)
     sex_conflict: bool
+    placeholder_review: bool
 
 
 class Survivorship(_Strict):
