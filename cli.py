@@ -150,6 +150,91 @@ def export(config_path: Path, fmt: str, out: Path) -> None:
 
 
 @cli.command()
+@config_option
+def validate(config_path: Path) -> None:
+    """Flag every record that could compromise a risk decision.
+
+    Runs the risk suite over what `match` published (CP plans not visible across
+    systems, open cases in both, siblings split, conflicting identities, overdue
+    contacts, missing consent, missing NHS numbers, stale unborn placeholders)
+    and appends every flag, uncapped, to `risk_flag` under a new run ID.
+    """
+    from reconcile.config import load_config
+
+    _run_validate(load_config(config_path))
+
+
+@cli.command()
+@config_option
+def metrics(config_path: Path) -> None:
+    """Front-door performance per system and combined, on the reconciled data.
+
+    Share of contacts decided within the deadline, share with consent recorded,
+    contacts followed by a referral within 30 days (combined: in any system, via
+    the master record), and children with case activity in both systems.
+    """
+    from reconcile.config import load_config
+    from reconcile.metrics import front_door
+    from reconcile.store import connect_target
+    from reconcile.validate import reconciled
+
+    config = load_config(config_path)
+    engine = connect_target(config.target_url())
+    try:
+        table = front_door(reconciled(engine, config))
+    finally:
+        engine.dispose()
+    click.echo(table.to_string(index=False, na_rep=""))
+
+
+@cli.command()
+@config_option
+@click.option(
+    "--max-critical",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Most critical flags allowed  [default: validation.gate.max_critical, else 0].",
+)
+@click.option(
+    "--max-high",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Most high flags allowed  [default: validation.gate.max_high, else no limit].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary for CI.")
+def gate(config_path: Path, max_critical: int | None, max_high: int | None, as_json: bool) -> int:
+    """Go or no-go for the cutover, from the latest validation run.
+
+    \b
+    Exit codes: 0 pass (no flags), 1 warnings only (flags, none over a
+    threshold), 2 fail (a threshold exceeded), 3 error. Thresholds come from
+    the options, else from validation.gate in reconcile.yaml.
+    """
+    import json
+
+    from reconcile.config import load_config
+    from reconcile.gate import judge
+    from reconcile.store import connect_target
+
+    config = load_config(config_path)
+    limits = config.validation.gate
+    engine = connect_target(config.target_url())
+    try:
+        result = judge(
+            engine,
+            limits.max_critical if max_critical is None else max_critical,
+            limits.max_high if max_high is None else max_high,
+        )
+    finally:
+        engine.dispose()
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        _echo_verdict(result)
+    return result.exit_code
+
+
+@cli.command()
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -183,6 +268,18 @@ def demo(out: Path, people: int, seed: int) -> None:
     click.echo("")
     _run_match(config)
     _check_against_truth(config, files.truth)
+    click.echo("")
+    _run_validate(config)
+    import sqlalchemy as sa
+
+    from reconcile.gate import judge
+
+    engine = sa.create_engine(config.target_url())
+    try:
+        limits = config.validation.gate
+        _echo_verdict(judge(engine, limits.max_critical, limits.max_high))
+    finally:
+        engine.dispose()
 
 
 @cli.command()
@@ -234,6 +331,21 @@ def _run_match(config: Any) -> None:
         "tables: master_person (+ _provenance), master_conflict, person_xref, match_pair, review_queue, "
         "master_id_history, master_relationship, master_family, master_activity (view)"
     )
+
+
+def _run_validate(config: Any) -> None:
+    from reconcile.validate import validate
+
+    summary = validate(config)
+    click.echo(f"risk flags (run {summary.run_id}):")
+    click.echo(summary.flags.to_string(index=False))
+
+
+def _echo_verdict(result: Any) -> None:
+    limits = ", ".join(f"{s} at most {n}" for s, n in result.thresholds.items() if n is not None)
+    counts = ", ".join(f"{n} {s}" for s, n in result.by_severity.items())
+    exceeded = f"; exceeded: {', '.join(result.exceeded)}" if result.exceeded else ""
+    click.echo(f"gate: {result.word} (exit {result.exit_code}): {counts}; allowed {limits}{exceeded}")
 
 
 def _check_against_truth(config: Any, truth_path: Path) -> None:

@@ -85,10 +85,35 @@ class MatchingSpec(_Strict):
     rules: str | None = None  # a matching rules file, relative to the config; default matching_rules/default.yaml
 
 
+class DeadlineSpec(_Strict):
+    """How long the front door has to decide a contact: working days (weekends, England bank holidays
+    excluded) or hours on the clock. One working day unless set."""
+
+    working_days: int | None = Field(default=None, ge=0)
+    hours: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one(self) -> DeadlineSpec:
+        if self.working_days is not None and self.hours is not None:
+            raise ValueError("give working_days or hours, not both")
+        return self
+
+
+class GateSpec(_Strict):
+    max_critical: int = Field(default=0, ge=0)
+    max_high: int | None = Field(default=None, ge=0)  # None: high flags alone never fail the gate
+
+
+class ValidationSpec(_Strict):
+    decision_deadline: DeadlineSpec = DeadlineSpec()
+    gate: GateSpec = GateSpec()
+
+
 class Config(_Strict):
     target: str = DEFAULT_TARGET
     sources: dict[str, SourceSpec]
     matching: MatchingSpec | None = None
+    validation: ValidationSpec = ValidationSpec()
     _path: Path = PrivateAttr(default=Path("reconcile.yaml"))
 
     @property

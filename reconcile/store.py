@@ -277,3 +277,16 @@ def discard_quietly(stage: Stage) -> None:
         stage.discard()
     except Exception:  # noqa: BLE001
         logging.getLogger(__name__).warning("could not drop the staging tables; the next run drops them")
+
+
+RISK_FLAG = sa.Table(
+    "risk_flag", metadata,
+    sa.Column("run_id", sa.String(40), nullable=False, index=True),
+    sa.Column("rule", sa.String(40), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("entity", sa.String(40), nullable=False),
+    sa.Column("source_system", sa.String(40), nullable=False),
+    sa.Column("source_id", sa.String(128), nullable=False),
+    sa.Column("master_id", sa.String(16)),
+    sa.Column("explanation", sa.Text(), nullable=False),
+)  # fmt: skip
