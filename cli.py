@@ -337,7 +337,11 @@ def _run_validate(config: Any) -> None:
     from reconcile.validate import validate
 
     summary = validate(config)
-    click.echo(f"risk flags (run {summary.run_id}):")
+    failed = summary.failed_checks
+    click.echo(f"source checks failed (run {summary.run_id}): {len(failed)}" + (":" if len(failed) else ""))
+    if len(failed):
+        click.echo(failed.to_string(index=False))
+    click.echo("risk flags:")
     click.echo(summary.flags.to_string(index=False))
 
 

@@ -290,3 +290,16 @@ RISK_FLAG = sa.Table(
     sa.Column("master_id", sa.String(16)),
     sa.Column("explanation", sa.Text(), nullable=False),
 )  # fmt: skip
+
+SOURCE_CHECK = sa.Table(
+    "source_check", metadata,
+    sa.Column("run_id", sa.String(40), nullable=False, index=True),
+    sa.Column("source_system", sa.String(40)),
+    sa.Column("entity", sa.String(40), nullable=False),
+    sa.Column("expectation", sa.String(80), nullable=False),
+    sa.Column("column", sa.String(40)),
+    sa.Column("success", sa.Boolean(), nullable=False),
+    sa.Column("element_count", sa.Integer()),
+    sa.Column("unexpected_count", sa.Integer()),
+    sa.Column("unexpected_percent", sa.Float()),
+)  # fmt: skip

@@ -1,4 +1,5 @@
-"""The validate step: run the risk suite over what match published, and publish every flag.
+"""The validate step: the source suites (Great Expectations) over each source's canonical rows, and the
+risk suite over what match published; every flag and every check result is published.
 
 Flags are appended per run (the gate reads the latest run's), all in one transaction: a
 failed validation leaves the last run's flags as they were.
@@ -14,6 +15,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from expectations.risk_rules import RULES, Reconciled, evaluate
+from expectations.source_suites import run_source_suites
 from reconcile.config import Config
 from reconcile.errors import ReconcileError
 from reconcile.extract import new_run_id
@@ -25,6 +27,7 @@ from reconcile.store import (
     PERSON_XREF,
     REVIEW_QUEUE,
     RISK_FLAG,
+    SOURCE_CHECK,
     Stage,
     connect_target,
     discard_quietly,
@@ -38,6 +41,7 @@ log = logging.getLogger(__name__)
 class ValidationSummary:
     run_id: str
     flags: pd.DataFrame  # rule, severity, count: one row per rule, zeros included
+    failed_checks: pd.DataFrame  # source suite expectations that failed: source, entity, expectation, count
 
 
 def validate(config: Config, today: date | None = None, run_id: str | None = None) -> ValidationSummary:
@@ -46,17 +50,24 @@ def validate(config: Config, today: date | None = None, run_id: str | None = Non
     try:
         data = reconciled(engine, config, today)
         flags = evaluate(data)
-        stage = Stage(engine, run_id, [RISK_FLAG])
+        checks = run_source_suites(_canonical_frames(engine), data.today.date())
+        stage = Stage(engine, run_id, [RISK_FLAG, SOURCE_CHECK])
         try:
             stage.append("risk_flag", flags)
-            stage.publish(replace={}, append=["risk_flag"])
+            stage.append("source_check", checks)
+            stage.publish(replace={}, append=["risk_flag", "source_check"])
         except BaseException:
             discard_quietly(stage)
             raise
     finally:
         engine.dispose()
     log.info("validate run %s: %d flags", run_id, len(flags))
-    return ValidationSummary(run_id, counts_by_rule(flags))
+    failed = checks.loc[~checks["success"], ["source_system", "entity", "expectation", "unexpected_count"]]
+    return ValidationSummary(run_id, counts_by_rule(flags), failed.reset_index(drop=True))
+
+
+def _canonical_frames(engine: sa.Engine) -> dict[str, pd.DataFrame]:
+    return {name: read_table(engine, table) for name, table in CANONICAL.items()}
 
 
 def counts_by_rule(flags: pd.DataFrame) -> pd.DataFrame:

@@ -170,3 +170,12 @@ def test_front_door_metrics_per_system_and_combined(validated):
     for column in ("decided_within_deadline", "consent_recorded", "contact_to_referral"):
         assert 0 < table.loc["combined", column] < 1
     assert table.loc["combined", "children_in_both_systems"] > 0
+
+
+def test_source_suites_run_per_source_and_catch_the_planted_defects(validated):
+    config, summary, _, planted = validated
+    checks = read_frame(config.target_url(), f"SELECT * FROM source_check WHERE run_id = '{summary.run_id}'")
+    assert set(checks["source_system"]) == {"lcs", "mosaic"}
+    before = checks[checks["expectation"] == "contact.decision_not_before_contact"]["unexpected_count"].sum()
+    assert before == (planted["kind"] == "decision_before_contact").sum() > 0
+    assert checks[checks["expectation"] == "person.person_id_unique"]["success"].all()  # extract rejected duplicates
