@@ -36,9 +36,8 @@ from reconcile.store import (
     MATCH_TABLES,
     PERSON_XREF,
     REVIEW_QUEUE,
-    Stage,
     connect_target,
-    discard_quietly,
+    publish_frames,
     read_table,
 )
 
@@ -86,7 +85,9 @@ def match(config: Config, run_id: str | None = None) -> MatchSummary:
             "family_id_history": family_history,
         }
         create_activity_view(engine)  # before publishing: a failure here must leave the last run as it was
-        _publish(engine, run_id, frames)
+        publish_frames(
+            engine, run_id, frames, replace=[t.name for t in MATCH_TABLES], append=[t.name for t in HISTORY_TABLES]
+        )
     finally:
         engine.dispose()
     summary = _summarise(run_id, result, masters, history, family, xref, frames["master_conflict"])
@@ -137,17 +138,6 @@ def _review_id(system_l: str, id_l: str, system_r: str, id_r: str) -> str:
     """Stable across runs and whichever record comes first, so a reviewer's decision finds its pair again."""
     first, second = sorted([f"{system_l}|{id_l}", f"{system_r}|{id_r}"])
     return "R" + hashlib.blake2b(f"{first}|{second}".encode(), digest_size=8).hexdigest().upper()
-
-
-def _publish(engine: sa.Engine, run_id: str, frames: dict[str, pd.DataFrame]) -> None:
-    stage = Stage(engine, run_id, [*MATCH_TABLES, *HISTORY_TABLES])
-    try:
-        for name, frame in frames.items():
-            stage.append(name, frame)
-        stage.publish(replace={t.name: None for t in MATCH_TABLES}, append=[t.name for t in HISTORY_TABLES])
-    except BaseException:
-        discard_quietly(stage)
-        raise
 
 
 def _summarise(

@@ -271,6 +271,25 @@ def read_table(engine: Engine, table: sa.Table) -> pd.DataFrame:
         return pd.read_sql(sa.select(table).order_by(*order), conn)
 
 
+def publish_frames(
+    engine: Engine,
+    run_id: str,
+    frames: dict[str, pd.DataFrame],
+    replace: Iterable[str] = (),
+    append: Iterable[str] = (),
+) -> None:
+    """Stage whole frames and publish them in one transaction: `replace` tables are superseded, `append` grow."""
+    replace, append = list(replace), list(append)
+    stage = Stage(engine, run_id, [metadata.tables[name] for name in (*replace, *append)])
+    try:
+        for name, frame in frames.items():
+            stage.append(name, frame)
+        stage.publish(replace={name: None for name in replace}, append=append)
+    except BaseException:
+        discard_quietly(stage)
+        raise
+
+
 def discard_quietly(stage: Stage) -> None:
     """Clean-up must not hide the error that made it necessary; leftovers are dropped by the next run."""
     try:

@@ -26,11 +26,8 @@ from reconcile.store import (
     MASTER_PERSON,
     PERSON_XREF,
     REVIEW_QUEUE,
-    RISK_FLAG,
-    SOURCE_CHECK,
-    Stage,
     connect_target,
-    discard_quietly,
+    publish_frames,
     read_table,
 )
 
@@ -51,14 +48,9 @@ def validate(config: Config, today: date | None = None, run_id: str | None = Non
         data = reconciled(engine, config, today)
         flags = evaluate(data)
         checks = run_source_suites(_canonical_frames(engine), data.today.date())
-        stage = Stage(engine, run_id, [RISK_FLAG, SOURCE_CHECK])
-        try:
-            stage.append("risk_flag", flags)
-            stage.append("source_check", checks)
-            stage.publish(replace={}, append=["risk_flag", "source_check"])
-        except BaseException:
-            discard_quietly(stage)
-            raise
+        publish_frames(
+            engine, run_id, {"risk_flag": flags, "source_check": checks}, append=["risk_flag", "source_check"]
+        )
     finally:
         engine.dispose()
     log.info("validate run %s: %d flags", run_id, len(flags))
