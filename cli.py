@@ -151,7 +151,14 @@ def export(config_path: Path, fmt: str, out: Path) -> None:
 
 @cli.command()
 @config_option
-def validate(config_path: Path) -> None:
+@click.option(
+    "--data-docs",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also build Great Expectations Data Docs for the source suites in a new folder under DIR.",
+    metavar="DIR",
+)
+def validate(config_path: Path, data_docs: Path | None) -> None:
     """Flag every record that could compromise a risk decision.
 
     Runs the risk suite over what `match` published (CP plans not visible across
@@ -161,7 +168,7 @@ def validate(config_path: Path) -> None:
     """
     from reconcile.config import load_config
 
-    _run_validate(load_config(config_path))
+    _run_validate(load_config(config_path), data_docs)
 
 
 @cli.command()
@@ -333,16 +340,18 @@ def _run_match(config: Any) -> None:
     )
 
 
-def _run_validate(config: Any) -> None:
+def _run_validate(config: Any, data_docs: Path | None = None) -> None:
     from reconcile.validate import validate
 
-    summary = validate(config)
+    summary = validate(config, data_docs=data_docs)
     failed = summary.failed_checks
     click.echo(f"source checks failed (run {summary.run_id}): {len(failed)}" + (":" if len(failed) else ""))
     if len(failed):
         click.echo(failed.to_string(index=False))
     click.echo("risk flags:")
     click.echo(summary.flags.to_string(index=False))
+    if summary.data_docs_index is not None:
+        click.echo(f"data docs: {summary.data_docs_index}")
 
 
 def _echo_verdict(result: Any) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -160,24 +160,40 @@ def run_source_suites(frames: dict[str, pd.DataFrame], today: date) -> pd.DataFr
     Every source seen in any frame is validated for every entity given, so a source that supplied
     no rows of an entity shows up with element_count 0 rather than not at all.
     """
-    day = today.date() if isinstance(today, datetime) else today  # dates compare with dates only
     suites = source_suites()
-    prepared = {name: _prepare(name, frame) for name, frame in frames.items() if name in suites}
-    sources = _sources(prepared.values())
-    context = _ephemeral_context()
-    pandas_source = context.data_sources.add_pandas("sources")
+    parameters = {"today": as_day(today)}
     rows: list[dict[str, Any]] = []
-    for name, frame in prepared.items():
-        batches = pandas_source.add_dataframe_asset(name).add_batch_definition_whole_dataframe("whole")
-        for source in sources:
-            part = frame[frame["source_system"].isna() if source is None else frame["source_system"] == source]
-            batch = batches.get_batch(batch_parameters={"dataframe": part.reset_index(drop=True)})
-            result = batch.validate(suites[name], result_format="SUMMARY", expectation_parameters={"today": day})
-            rows.extend(_rows(source, name, len(part), result))
+    for source, name, part, batches in source_batches(_ephemeral_context(), frames, suites):
+        batch = batches.get_batch(batch_parameters={"dataframe": part})
+        result = batch.validate(suites[name], result_format="SUMMARY", expectation_parameters=parameters)
+        rows.extend(_rows(source, name, len(part), result))
     table = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     return table.astype(
         {"success": bool, "element_count": "int64", "unexpected_count": "Int64", "unexpected_percent": "float64"}
     )
+
+
+def as_day(today: date) -> date:
+    """The suites' `today` parameter: dates compare with dates only, so a datetime is cut to its date."""
+    return today.date() if isinstance(today, datetime) else today
+
+
+def source_batches(
+    context: Any, frames: dict[str, pd.DataFrame], suites: dict[str, Any]
+) -> Iterator[tuple[Hashable, str, pd.DataFrame, Any]]:
+    """(source, entity, that source's prepared rows, batch definition) for every validation the suites make.
+
+    Shared by the result table and the Data Docs so both judge exactly the same rows. Every source
+    seen in any frame is yielded for every entity given, even with no rows of it.
+    """
+    prepared = {name: _prepare(name, frame) for name, frame in frames.items() if name in suites}
+    sources = _sources(prepared.values())
+    pandas_source = context.data_sources.add_pandas("sources")
+    for name, frame in prepared.items():
+        batches = pandas_source.add_dataframe_asset(name).add_batch_definition_whole_dataframe("whole")
+        for source in sources:
+            part = frame[frame["source_system"].isna() if source is None else frame["source_system"] == source]
+            yield source, name, part.reset_index(drop=True), batches
 
 
 def _ephemeral_context() -> Any:

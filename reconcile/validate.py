@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
@@ -39,23 +40,33 @@ class ValidationSummary:
     run_id: str
     flags: pd.DataFrame  # rule, severity, count: one row per rule, zeros included
     failed_checks: pd.DataFrame  # source suite expectations that failed: source, entity, expectation, count
+    data_docs_index: Path | None = None  # the Data Docs site's index.html, when asked for
 
 
-def validate(config: Config, today: date | None = None, run_id: str | None = None) -> ValidationSummary:
+def validate(
+    config: Config, today: date | None = None, run_id: str | None = None, data_docs: Path | None = None
+) -> ValidationSummary:
+    """`data_docs`: also build GE Data Docs of the source suites in a new folder there (see `data_docs_index`)."""
     run_id = run_id or new_run_id()
     engine = connect_target(config.target_url())
     try:
         data = reconciled(engine, config, today)
         flags = evaluate(data)
-        checks = run_source_suites(_canonical_frames(engine), data.today.date())
+        frames = _canonical_frames(engine)
+        checks = run_source_suites(frames, data.today.date())
         publish_frames(
             engine, run_id, {"risk_flag": flags, "source_check": checks}, append=["risk_flag", "source_check"]
         )
     finally:
         engine.dispose()
     log.info("validate run %s: %d flags", run_id, len(flags))
+    index = None
+    if data_docs is not None:  # after publishing: the run's flags and checks are the record, the site a view
+        from expectations.data_docs import build_data_docs  # GE's file context and renderers: only when asked
+
+        index = build_data_docs(frames, data.today.date(), data_docs)
     failed = checks.loc[~checks["success"], ["source_system", "entity", "expectation", "unexpected_count"]]
-    return ValidationSummary(run_id, counts_by_rule(flags), failed.reset_index(drop=True))
+    return ValidationSummary(run_id, counts_by_rule(flags), failed.reset_index(drop=True), index)
 
 
 def _canonical_frames(engine: sa.Engine) -> dict[str, pd.DataFrame]:
