@@ -51,18 +51,8 @@ def reconciled(masters: int, contacts_per_master: int, seed: int = 7) -> Reconci
         "decision_datetime": decided.where(rng.random(n_contacts) > 0.03),
         "consent": np.where(rng.random(n_contacts) < 0.9, "Y", None),
     })  # fmt: skip
-    plans = rng.choice(len(xref), masters // 50, replace=False)
-    cp_plan = pd.DataFrame({
-        "source_system": xref["source_system"].to_numpy()[plans], "plan_id": plans.astype(str),
-        "person_id": xref["person_id"].to_numpy()[plans], "start_date": TODAY - pd.Timedelta(days=90),
-        "end_date": None,
-    })  # fmt: skip
-    cases = rng.choice(len(xref), masters // 10, replace=False)
-    involvement = pd.DataFrame({
-        "source_system": xref["source_system"].to_numpy()[cases], "involvement_id": cases.astype(str),
-        "person_id": xref["person_id"].to_numpy()[cases], "start_date": TODAY - pd.Timedelta(days=30),
-        "end_date": None,
-    })  # fmt: skip
+    cp_plan = _open_spans(rng, xref, masters // 50, "plan_id", days=90)
+    involvement = _open_spans(rng, xref, masters // 10, "involvement_id", days=30)
     family = pd.DataFrame({"family_id": np.char.add("F", (np.arange(masters) // 3).astype(str)),
                            "master_id": master_ids, "role": "child"})  # fmt: skip
     master_person = pd.DataFrame({
@@ -90,6 +80,16 @@ def reconciled(masters: int, contacts_per_master: int, seed: int = 7) -> Reconci
     )
     return Reconciled(TODAY, xref, person, master_person, family, conflict, review, contact, referral, cp_plan,
                       involvement)  # fmt: skip
+
+
+def _open_spans(rng: np.random.Generator, xref: pd.DataFrame, count: int, id_column: str, days: int) -> pd.DataFrame:
+    """Active CP plans or open allocations on `count` random person records, started `days` ago."""
+    rows = rng.choice(len(xref), count, replace=False)
+    return pd.DataFrame({
+        "source_system": xref["source_system"].to_numpy()[rows], id_column: rows.astype(str),
+        "person_id": xref["person_id"].to_numpy()[rows], "start_date": TODAY - pd.Timedelta(days=days),
+        "end_date": None,
+    })  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
