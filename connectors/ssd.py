@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pandas as pd
-from sqlalchemy import MetaData, Table, func, inspect, literal, null, select
+from sqlalchemy import MetaData, Table, case, func, inspect, literal, null, select
 from sqlalchemy.engine import URL
 from sqlalchemy.sql import ColumnElement, Select
 
@@ -163,13 +163,18 @@ class SsdConnector(SqlConnector):
         )
 
     def _latest_address(self, person_id: ColumnElement, column_name: str) -> ColumnElement:
-        """SSD keeps address history; the current one is the latest start."""
+        """SSD keeps address history; the current one is the latest start.
+
+        Undated rows sort last in every dialect (PostgreSQL would put NULLs first, and SQL Server has no
+        NULLS LAST), and the row ID breaks ties, so postcode and address lines come from the same row.
+        """
         if "ssd_address" not in self._tables:
             return null()
+        start = self._column("ssd_address", "addr_address_start_date")
         return (
             select(self._column("ssd_address", column_name))
             .where(self._column("ssd_address", "addr_person_id") == person_id)
-            .order_by(self._column("ssd_address", "addr_address_start_date").desc())
+            .order_by(case((start.is_(None), 1), else_=0), start.desc(), self._column("ssd_address", "addr_table_id"))
             .limit(1)
             .scalar_subquery()
         )

@@ -21,7 +21,8 @@ CREATE TABLE ssd_address (addr_table_id TEXT, addr_person_id TEXT, addr_address_
   addr_address_json TEXT);
 INSERT INTO ssd_address VALUES
   ('a1', '101', 'HOME', '2018-01-01 00:00:00', '2022-01-01 00:00:00', 'LS1 1AA', '{"STREET": "Old Road"}'),
-  ('a2', '101', 'HOME', '2022-01-01 00:00:00', NULL, 'LS6 2BB', '{"STREET": "New Road"}');
+  ('a2', '101', 'HOME', '2022-01-01 00:00:00', NULL, 'LS6 2BB', '{"STREET": "New Road"}'),
+  ('a3', '101', 'HOME', NULL, NULL, 'ZZ9 9ZZ', '{"STREET": "Undated Road"}');
 CREATE TABLE ssd_mother (moth_table_id TEXT, moth_person_id TEXT, moth_childs_person_id TEXT, moth_childs_dob DATETIME);
 INSERT INTO ssd_mother VALUES ('m1', '103', '101', NULL);
 CREATE TABLE ssd_contacts (cont_contact_id TEXT, cont_person_id TEXT, cont_contact_date DATETIME,
@@ -86,3 +87,25 @@ def test_a_database_without_ssd_tables_is_refused(tmp_path):
 
     with pytest.raises(SourceError, match="no ssd_person table: this is not an SSD database"):
         extract(config, today=TODAY)
+
+
+def test_the_ssd_preset_compiles_for_postgresql_and_takes_the_latest_dated_address(tmp_path, postgres, unique):
+    """PostgreSQL sorts NULL first in DESC order: an undated address must still not win there."""
+    import sqlalchemy as sa
+
+    with postgres.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {unique}"))
+        conn.execute(sa.text(f"SET LOCAL search_path TO {unique}"))
+        for statement in SSD_SCRIPT.replace("DATETIME", "TIMESTAMP").split(";"):
+            if statement.strip():
+                conn.execute(sa.text(statement))
+    url = postgres.url.update_query_dict({"options": f"-csearch_path={unique}"})
+    try:
+        config = config_for(tmp_path, {"council_a": {"connector": "ssd", "url": url.render_as_string(False)}})
+        result = extract(config, today=TODAY)
+        assert {c.entity: c.loaded for c in result.counts}["person"] == 3
+        amelia = table_rows(config.target_url(), "SELECT postcode, nhs_number FROM person WHERE person_id = '101'")
+        assert amelia == [("LS6 2BB", "9434765919")]
+    finally:
+        with postgres.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {unique} CASCADE"))
