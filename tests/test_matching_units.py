@@ -300,3 +300,20 @@ def test_a_placeholder_is_linked_by_a_person_not_automatically():
     assert result.clusters["cluster"].iloc[0] != result.clusters["cluster"].iloc[1]
     pair = result.pairs[result.pairs["placeholder"]]
     assert len(pair) >= 1 and set(pair["decision"]) <= {"review", "non_match"}
+
+
+def test_namesakes_at_one_home_without_a_dob_are_held_apart():
+    from reconcile.matching.constraints import flag
+
+    home = {"forename": "Jamie", "surname": "Farnfield", "postcode": "SX28 8RE", "address": "3 Mill Lane", "sex": "M"}
+    std = standardise(
+        people(
+            {**home},
+            {**home, "dob": "2017-08-02"},
+            {**home, "nhs_number": "9434765919"},
+            {**home, "dob": "2017-08-02", "nhs_number": "9434765919"},
+        )
+    )
+    pairs = pd.DataFrame({"rid_l": [0, 2], "rid_r": [1, 3]})
+    flags = flag(std, pairs, compare(std, pairs, RULES.comparisons), RULES.constraints, pd.DataFrame())
+    assert flags["namesake_guard"].tolist() == [True, False]  # a shared valid NHS number settles it

@@ -15,13 +15,14 @@ from scipy.sparse.csgraph import connected_components
 from reconcile.matching.rules import Constraints
 from reconcile.matching.standardise import record_rids
 
-FLAGS = ("nhs_conflict", "twin_guard", "sex_conflict", "related", "placeholder")
+FLAGS = ("nhs_conflict", "twin_guard", "sex_conflict", "related", "placeholder", "namesake_guard")
 REASONS = {
     "nhs_conflict": "both NHS numbers are valid and they differ",
     "twin_guard": "possible twins: same or near DOB, same family, home or surname, different forenames",
     "sex_conflict": "recorded sexes differ",
     "related": "one system records these two as relatives of each other",
     "placeholder": "an unborn or unnamed placeholder: a person confirms which child, if any, it became",
+    "namesake_guard": "same home, and one record has no DOB: a parent and child of one name cannot be told apart",
 }
 
 
@@ -48,6 +49,11 @@ def flag(
             "related": _directly_related(pairs, edges),
             # A "Baby" record has only a surname, a home and a due date: its sibling born weeks before or
             # after fits as well as the child it became, so its links are a person's decision.
+            # Without a DOB on one side, Jamie Farnfield senior and junior at one address are the same record.
+            "namesake_guard": settings.namesake_guard
+            & (gammas["dob"].to_numpy() == -1)
+            & (gammas["address"].to_numpy() >= 3)
+            & ~nhs_equal,
             "placeholder": settings.placeholder_review
             & (std["placeholder"].to_numpy()[left] | std["placeholder"].to_numpy()[right]),
         }

@@ -83,6 +83,7 @@ class Constraints(_Strict):
     twin_dob_days: int = Field(ge=0)
     sex_conflict: bool
     placeholder_review: bool
+    namesake_guard: bool
 
 
 class Survivorship(_Strict):
