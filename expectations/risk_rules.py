@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from expectations.deadlines import decision_due
-from reconcile.matching.names import is_placeholder, normalise
+from reconcile.masters.survivorship import placeholder as is_placeholder_name
 from reconcile.matching.standardise import identifier
 
 FLAG_COLUMNS = ["rule", "severity", "entity", "source_system", "source_id", "master_id", "explanation"]
@@ -205,7 +205,7 @@ def _nhs_validate(number: str) -> str:
 
 def unborn_placeholder_unresolved(data: Reconciled) -> pd.DataFrame:
     person = data.with_master(data.person)
-    placeholder = person["forename"].map(lambda f: is_placeholder(normalise(f)) if isinstance(f, str) else False)
+    placeholder = is_placeholder_name(person["forename"])
     expected = pd.to_datetime(person["expected_dob"], errors="coerce")
     overdue = placeholder & (expected < data.today - pd.Timedelta(days=30))
     born = set(data.master_person.loc[data.master_person["dob"].notna(), "master_id"])

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
+from reconcile.matching.clustering import components
 from reconcile.matching.master_ids import stable_ids
 
 PARENTS = ("mother", "father", "parent")
@@ -112,9 +111,8 @@ def master_families(
     masters, codes = np.unique(
         np.concatenate([edges["master_id"].to_numpy(), edges["related_master_id"].to_numpy()]), return_inverse=True
     )
-    n, half = len(masters), len(edges)
-    graph = coo_matrix((np.ones(half), (codes[:half], codes[half:])), shape=(n, n))
-    _, group = connected_components(graph, directed=False)
+    half = len(edges)
+    group = components(len(masters), codes[:half], codes[half:])
     old = None
     if previous is not None and not previous.empty:
         old = pd.Series(previous["family_id"].to_numpy(), index=previous["master_id"].to_numpy())

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
+from reconcile.matching.clustering import components
 from reconcile.matching.rules import Constraints
 from reconcile.matching.standardise import record_rids
 
@@ -65,8 +64,7 @@ def family_ids(n: int, edges: pd.DataFrame) -> np.ndarray:
     result = np.full(n, -1, dtype=np.int64)
     if edges.empty:
         return result
-    graph = coo_matrix((np.ones(len(edges)), (edges["a"], edges["b"])), shape=(n, n))
-    _, labels = connected_components(graph, directed=False)
+    labels = components(n, edges["a"].to_numpy(), edges["b"].to_numpy())
     linked = np.zeros(n, dtype=bool)
     linked[edges["a"].to_numpy()] = True
     linked[edges["b"].to_numpy()] = True
