@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pandas as pd
 from sqlalchemy.engine import URL
 
 FILE_MODE = 0o600
@@ -33,3 +34,37 @@ def private_sqlite(url: URL) -> None:
     database = url.database or ""
     if url.get_backend_name() == "sqlite" and database and database != ":memory:" and not database.startswith("file:"):
         private_file(Path(database))
+
+
+# What `--mask-pii` leaves of a person: initials, year of birth and postcode district, for wider circulation.
+_INITIALS = ("forename", "middle_names", "surname")
+_YEARS = ("dob", "expected_dob")
+_HIDDEN = ("nhs_number", "upn", "address", "ethnicity", "death_date")
+
+
+def mask_pii(frame: pd.DataFrame, suffixes: tuple[str, ...] = ("",)) -> pd.DataFrame:
+    """A copy with personal fields cut down; `suffixes` name side-by-side copies such as `forename_l`."""
+    out = frame.copy()
+    for suffix in suffixes:
+        for base in (*_INITIALS, *_YEARS, "postcode", *_HIDDEN):
+            name = base + suffix
+            if name in out.columns:
+                out[name] = _masked(base, out[name])
+    return out
+
+
+def _masked(base: str, values: pd.Series) -> pd.Series:
+    from reconcile.matching.standardise import postcode_parts
+
+    if base in _INITIALS:
+        return values.map(_initials, na_action="ignore")
+    if base in _YEARS:
+        years = pd.to_datetime(values.astype(str), format="ISO8601", errors="coerce").dt.year
+        return years.map(lambda year: str(int(year)), na_action="ignore").astype(object)
+    if base == "postcode":
+        return values.map(lambda code: postcode_parts(code)[2], na_action="ignore")
+    return pd.Series(None, index=values.index, dtype=object)
+
+
+def _initials(name: object) -> str:
+    return " ".join(f"{part[0].upper()}." for part in str(name).split() if part)

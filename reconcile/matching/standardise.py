@@ -43,7 +43,7 @@ def standardise(persons: pd.DataFrame) -> pd.DataFrame:
 
     nhs_compact, nhs_invalid = identifier(column("nhs_number"), nhs.validate)
     upn_compact, upn_invalid = identifier(column("upn"), upn.validate)
-    postcode = per_value(column("postcode"), _postcode)
+    postcode = per_value(column("postcode"), postcode_parts)
 
     out = pd.DataFrame(
         {
@@ -131,7 +131,7 @@ def identifier(values: pd.Series, validate: Callable[[str], str]) -> tuple[pd.Se
     return valid, invalid
 
 
-def _postcode(raw: object) -> tuple[str | None, str | None, str | None, str | None]:
+def postcode_parts(raw: object) -> tuple[str | None, str | None, str | None, str | None]:
     """(full, sector, district, area) of a UK postcode; anything else is compared whole or not at all."""
     compact = re.sub(r"[^A-Z0-9]", "", str(raw).upper())
     if not compact:
