@@ -107,18 +107,21 @@ def extract(config_path: Path, quiet: bool) -> None:
 
 @cli.command()
 @config_option
-def match(config_path: Path) -> None:
+@click.option("--full", is_flag=True, help="Rebuild everything and refit the model, instead of an incremental run.")
+def match(config_path: Path, full: bool) -> None:
     """Match every loaded person record into master records.
 
     Reads the canonical person and relationship tables that `extract` published,
     links records of the same person within and across systems, and publishes
     master_person, person_xref, match_pair and review_queue in one transaction.
     Master IDs stay stable from run to run; every change is written to
-    master_id_history.
+    master_id_history. By default only records new, changed or deleted since the
+    last run (and those linked to them) are re-matched, with the last full run's
+    model; the first run, changed matching rules and --full rebuild everything.
     """
     from reconcile.config import load_config
 
-    _run_match(load_config(config_path))
+    _run_match(load_config(config_path), full=full)
 
 
 @cli.command()
@@ -321,10 +324,11 @@ def _run_extract(config: Any, quiet: bool) -> None:
     click.echo("canonical tables: " + ", ".join(_entity_names()) + "; problems: rejected_record, field_issue")
 
 
-def _run_match(config: Any) -> None:
+def _run_match(config: Any, full: bool = False) -> None:
     from reconcile.match import match
 
-    summary = match(config)
+    summary = match(config, full=full)
+    click.echo(f"{summary.mode}: {summary.why}")
     click.echo(
         f"matched {summary.records} person records into {summary.masters} master records: "
         f"{summary.linked_across_systems} known to more than one system, "

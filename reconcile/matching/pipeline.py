@@ -44,21 +44,29 @@ def match_people(
     rules: Rules | None = None,
     decisions: pd.DataFrame | None = None,
     seed: int | None = None,
+    model: Model | None = None,
 ) -> MatchResult:
-    """Cluster person records into people. `decisions`: reviewers' MATCH / NOT_MATCH on pairs of records."""
+    """Cluster person records into people. `decisions`: reviewers' MATCH / NOT_MATCH on pairs of records.
+
+    `model`: score with this fitted model instead of training one (an incremental run's stored model).
+    """
     rules = rules or load_rules()
     if seed is not None:
         rules = rules.model_copy(update={"training": rules.training.model_copy(update={"seed": seed})})
     # rid is a row's position: records are put in key order first, so the same records in any order give the
     # same model and clusters; `clusters` is handed back in the caller's order.
-    order = np.lexsort((persons["person_id"].astype(str).to_numpy(), persons["source_system"].astype(str).to_numpy()))
-    result = _match_sorted(persons.iloc[order].reset_index(drop=True), relationships, rules, decisions)
+    order = key_order(persons)
+    result = _match_sorted(persons.iloc[order].reset_index(drop=True), relationships, rules, decisions, model)
     result.clusters = result.clusters.iloc[np.argsort(order)].reset_index(drop=True)
     return result
 
 
 def _match_sorted(
-    persons: pd.DataFrame, relationships: pd.DataFrame | None, rules: Rules, decisions: pd.DataFrame | None
+    persons: pd.DataFrame,
+    relationships: pd.DataFrame | None,
+    rules: Rules,
+    decisions: pd.DataFrame | None,
+    model: Model | None = None,
 ) -> MatchResult:
     std = standardise(persons)
     links = relationships if relationships is not None else pd.DataFrame()
@@ -70,14 +78,26 @@ def _match_sorted(
     pairs, report = block(std, rules.blocking.rules, rules.blocking.max_block_size)
     pairs = _with_reviewed_pairs(pairs, reviewed)
     prepared = Prepared(std)
-    gammas = compare(prepared, pairs, rules.comparisons)
-    model = train(prepared, rules, labels=reviewed.rename(columns={"match": "is_match"}))
-    scores = score(std, pairs, gammas, model)
-    flags = flag(std, pairs, gammas, rules.constraints, links)
-    ids = _pair_ids(std, pairs)
-    scored = pd.concat([pairs.reset_index(drop=True), ids, gammas, scores, flags], axis=1)
+    model = model or train(prepared, rules, labels=reviewed.rename(columns={"match": "is_match"}))
+    scored = score_pairs(prepared, pairs, rules, model, links)
     scored, labels = _decide(scored, reviewed, rules, std["nhs"].to_numpy(dtype=object))
     return _result(std, scored, labels, model, report)
+
+
+def key_order(persons: pd.DataFrame) -> np.ndarray:
+    """Positions of the records in (source_system, person_id) order: the order rids are given in."""
+    return np.lexsort((persons["person_id"].astype(str).to_numpy(), persons["source_system"].astype(str).to_numpy()))
+
+
+def score_pairs(
+    prepared: Prepared, pairs: pd.DataFrame, rules: Rules, model: Model, links: pd.DataFrame
+) -> pd.DataFrame:
+    """Each candidate pair with both records' IDs, its comparison levels, weights and constraint flags."""
+    std = prepared.std
+    gammas = compare(prepared, pairs, rules.comparisons)
+    scores = score(std, pairs, gammas, model)
+    flags = flag(std, pairs, gammas, rules.constraints, links)
+    return pd.concat([pairs.reset_index(drop=True), _pair_ids(std, pairs), gammas, scores, flags], axis=1)
 
 
 def _pair_ids(std: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
