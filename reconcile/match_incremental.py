@@ -23,7 +23,13 @@ from reconcile.masters.families import household_links, master_families, master_
 from reconcile.matching import MatchResult, Rules
 from reconcile.matching.incremental import match_changes, oversized_blocks, record_keys
 from reconcile.matching.master_ids import assign
-from reconcile.matching.stored_model import model_from_json, model_to_json, rules_hash
+from reconcile.matching.stored_model import (
+    model_from_json,
+    model_to_json,
+    records_from_parquet,
+    records_to_parquet,
+    rules_hash,
+)
 from reconcile.matching.training import Model
 from reconcile.store import (
     FAMILY_ID_HISTORY,
@@ -73,10 +79,12 @@ def model_row(engine: sa.Engine, rules: Rules, result: MatchResult) -> pd.DataFr
     """What the next incremental run needs from this full one: the model, the rules and the blocks skipped."""
     if result.model is None:  # fewer than two records: nothing fitted, the next run is full again
         return pd.DataFrame(columns=[c.name for c in MATCH_MODEL.columns])
-    return _model_frame(engine, rules, result.model, oversized_blocks(result.std, rules))
+    return _model_frame(engine, rules, result.model, oversized_blocks(result.std, rules), result.std)
 
 
-def _model_frame(engine: sa.Engine, rules: Rules, model: Model, oversized: dict[str, list[str]]) -> pd.DataFrame:
+def _model_frame(
+    engine: sa.Engine, rules: Rules, model: Model, oversized: dict[str, list[str]], std: pd.DataFrame
+) -> pd.DataFrame:
     with engine.connect() as conn:
         extract_run = conn.execute(sa.select(sa.func.max(LOAD_SUMMARY.c.run_id))).scalar()
     return pd.DataFrame(
@@ -86,6 +94,7 @@ def _model_frame(engine: sa.Engine, rules: Rules, model: Model, oversized: dict[
                 "rules_hash": rules_hash(rules),
                 "model": model_to_json(model),
                 "oversized_blocks": json.dumps(oversized, sort_keys=True),
+                "records": records_to_parquet(std),
             }
         ]
     )
@@ -111,7 +120,10 @@ def run(
         return None
     old_pairs = _read(engine, MATCH_PAIR, [*PAIR_KEY, "match_probability", "reason"])
     stored_oversized = json.loads(plan.stored["oversized_blocks"])
-    rm = match_changes(persons, relationships, rules, plan.model, previous_keys, old_pairs, touched, stored_oversized)
+    cached = records_from_parquet(plan.stored["records"])
+    rm = match_changes(
+        persons, relationships, rules, plan.model, previous_keys, old_pairs, touched, stored_oversized, cached=cached
+    )
 
     std_keys = record_keys(rm.std["source_system"], rm.std["person_id"])
     redone = std_keys[rm.affected].append(rm.deleted)
@@ -145,7 +157,7 @@ def run(
         "person_xref": xref,
         "master_id_history": history,
         "family_id_history": family_history,
-        "match_model": _model_frame(engine, rules, plan.model, rm.oversized),
+        "match_model": _model_frame(engine, rules, plan.model, rm.oversized, rm.std),
     }
     create_activity_view(engine)
     publish_frames(

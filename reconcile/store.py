@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.dialects.mysql import LONGBLOB, LONGTEXT
 from sqlalchemy.engine import URL, Engine
 
 from reconcile.model import ENTITIES, SURVIVING_FIELDS, Column, Entity
@@ -316,13 +317,16 @@ RECORD_CHANGE = sa.Table(
     sa.Index("ix_record_change_run", "run_id"),
 )
 
+LONG_TEXT = sa.Text().with_variant(LONGTEXT(), "mysql", "mariadb")  # MySQL's TEXT stops at 64 KB
 MATCH_MODEL = sa.Table(
     "match_model", metadata,
     sa.Column("run_id", sa.String(40), primary_key=True),
     sa.Column("extract_run_id", sa.String(40)),
     sa.Column("rules_hash", sa.String(32), nullable=False),
-    sa.Column("model", sa.Text(), nullable=False),  # JSON: m, u, prior, term frequencies, records
-    sa.Column("oversized_blocks", sa.Text(), nullable=False),  # JSON: blocks blocking skipped, per rule
+    sa.Column("model", LONG_TEXT, nullable=False),  # JSON: m, u, prior, term frequencies, records
+    sa.Column("oversized_blocks", LONG_TEXT, nullable=False),  # JSON: blocks blocking skipped, per rule
+    # Parquet: every record as standardised, so a night re-standardises only what changed
+    sa.Column("records", sa.LargeBinary().with_variant(LONGBLOB(), "mysql", "mariadb")),
 )  # fmt: skip
 
 

@@ -39,7 +39,7 @@ from reconcile.matching.pipeline import (
     score_pairs,
 )
 from reconcile.matching.rules import Rules
-from reconcile.matching.standardise import standardise
+from reconcile.matching.standardise import STANDARD_COLUMNS, standardise
 from reconcile.matching.training import Model
 
 log = logging.getLogger(__name__)
@@ -72,24 +72,28 @@ def match_changes(
     touched: pd.DataFrame,
     stored_oversized: dict[str, list[str]],
     decisions: pd.DataFrame | None = None,
+    cached: pd.DataFrame | None = None,
 ) -> Rematch:
     """Re-match the records a change can reach; everything else keeps last run's clusters.
 
     `previous_keys`: last run's person_xref keys (source_system|source_id). `previous_links`: last run's
     match_pair rows (source_system_l, source_id_l, source_system_r, source_id_r, match_probability, reason).
     `touched`: source_system, person_id of records whose person or relationship rows changed.
+    `cached`: last run's standardised records; only records not in it, or touched, are standardised again.
     """
     persons = persons.iloc[key_order(persons)].reset_index(drop=True)
-    std = standardise(persons)
+    keys = record_keys(persons["source_system"], persons["person_id"])
+    touched_keys = record_keys(touched["source_system"], touched["person_id"])
+    std = _standardised(persons, keys, cached, touched_keys)
     n = len(std)
-    keys = record_keys(std["source_system"], std["person_id"])
     deleted = previous_keys.difference(keys)
     links = relationships if relationships is not None else pd.DataFrame()
 
     seeds = ~keys.isin(previous_keys)  # new records
-    seeds |= keys.isin(record_keys(touched["source_system"], touched["person_id"]))
+    seeds |= keys.isin(touched_keys)
     seeds |= _relatives_of(deleted, relationships, keys)
-    flipped, oversized = _flipped_blocks(std, rules, stored_oversized)
+    blocks = [_block_groups(std, rule) for rule in rules.blocking.rules]
+    flipped, oversized = _flipped_blocks(blocks, rules, stored_oversized, n)
     seeds |= flipped
     reviewed = _decision_rids(std, decisions)
     seeds[reviewed[["rid_l", "rid_r"]].to_numpy().ravel()] = True
@@ -97,11 +101,11 @@ def match_changes(
 
     prepared = Prepared(std)
     nothing = np.zeros(n, dtype=bool)
-    reach = score_pairs(prepared, _with_reviewed_pairs(block_touching(std, rules, changed, nothing), reviewed),
+    reach = score_pairs(prepared, _with_reviewed_pairs(block_touching(blocks, rules, changed, nothing), reviewed),
                         rules, model, links)  # fmt: skip
     affected = _reached(n, keys, deleted, changed, previous_links, reach, rules.thresholds.match)
 
-    pairs = _with_reviewed_pairs(block_touching(std, rules, changed, affected), reviewed)
+    pairs = _with_reviewed_pairs(block_touching(blocks, rules, changed, affected), reviewed)
     scored = score_pairs(prepared, pairs, rules, model, links)
     scored, labels = _decide(scored, reviewed, rules, std["nhs"].to_numpy(dtype=object))
     best = _best_link(n, scored)
@@ -119,6 +123,24 @@ def match_changes(
         int(changed.sum()), len(deleted), int(affected.sum()), len(scored),
     )  # fmt: skip
     return Rematch(std, changed, affected, deleted, scored, clusters, oversized)
+
+
+def _standardised(persons: pd.DataFrame, keys: pd.Index, cached: pd.DataFrame | None, stale: pd.Index) -> pd.DataFrame:
+    """`standardise(persons)`, reusing last run's rows for records whose person row has not changed."""
+    if cached is None:
+        return standardise(persons)
+    cached_keys = record_keys(cached["source_system"], cached["person_id"])
+    cached = cached[cached_keys.isin(keys) & ~cached_keys.isin(stale)]
+    kept = record_keys(cached["source_system"], cached["person_id"])
+    fresh = ~keys.isin(kept)
+    parts = [cached]
+    if fresh.any():  # standardising no rows would give columns of another type
+        parts.append(standardise(persons[fresh]).drop(columns="rid"))
+    both = pd.concat(parts, ignore_index=True) if len(parts) > 1 else cached.reset_index(drop=True)
+    position = record_keys(both["source_system"], both["person_id"]).get_indexer(keys)
+    std = both.iloc[position].reset_index(drop=True)
+    std.insert(0, "rid", np.arange(len(std), dtype=np.int64))
+    return std[STANDARD_COLUMNS]
 
 
 def _relatives_of(deleted: pd.Index, relationships: pd.DataFrame, keys: pd.Index) -> np.ndarray:
@@ -158,17 +180,20 @@ def _block_groups(std: pd.DataFrame, rule: list[str]) -> tuple[np.ndarray, np.nd
 
 def oversized_blocks(std: pd.DataFrame, rules: Rules) -> dict[str, list[str]]:
     """Per blocking rule, the keys of the blocks too large to use (stored, so the next run sees a flip)."""
-    return _flipped_blocks(std, rules, None)[1]
+    blocks = [_block_groups(std, rule) for rule in rules.blocking.rules]
+    return _flipped_blocks(blocks, rules, None, len(std))[1]
+
+
+Blocks = list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # per blocking rule, what _block_groups gives
 
 
 def _flipped_blocks(
-    std: pd.DataFrame, rules: Rules, stored: dict[str, list[str]] | None
+    blocks: Blocks, rules: Rules, stored: dict[str, list[str]] | None, n: int
 ) -> tuple[np.ndarray, dict[str, list[str]]]:
     """Records of blocks that grew past `max_block_size` or shrank back under it since `stored` was taken."""
-    flipped = np.zeros(len(std), dtype=bool)
+    flipped = np.zeros(n, dtype=bool)
     now: dict[str, list[str]] = {}
-    for rule in rules.blocking.rules:
-        rids, group, label = _block_groups(std, rule)
+    for rule, (rids, group, label) in zip(rules.blocking.rules, blocks, strict=True):
         big = np.bincount(group, minlength=len(label)) > rules.blocking.max_block_size
         current = set(label[big])
         now[rule_name(rule)] = sorted(current)
@@ -178,16 +203,15 @@ def _flipped_blocks(
     return flipped, now
 
 
-def block_touching(std: pd.DataFrame, rules: Rules, changed: np.ndarray, within: np.ndarray) -> pd.DataFrame:
-    """The candidate pairs `block` finds over all of `std` that touch a changed record or lie inside `within`.
+def block_touching(blocks: Blocks, rules: Rules, changed: np.ndarray, within: np.ndarray) -> pd.DataFrame:
+    """The candidate pairs `block` finds over all records that touch a changed record or lie inside `within`.
 
     Block sizes are those of all records, so a block too large for a full run is too large here too.
     """
     wanted = changed | within
     found = []
-    for number, rule in enumerate(rules.blocking.rules):
-        rids, group, _ = _block_groups(std, rule)
-        sizes = np.bincount(group, minlength=group.max() + 1 if len(group) else 0)
+    for number, (rids, group, label) in enumerate(blocks):
+        sizes = np.bincount(group, minlength=len(label))
         usable = (sizes <= rules.blocking.max_block_size)[group] & (sizes[group] > 1)
         members = pd.DataFrame({"g": group[usable], "rid": rids[usable]})
         mine = members[wanted[members["rid"].to_numpy()]]

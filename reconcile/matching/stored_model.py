@@ -6,12 +6,16 @@ Floats go through `repr`, which round-trips exactly: a model read back gives the
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 
 import numpy as np
+import pandas as pd
 
+from reconcile import __version__
 from reconcile.matching.comparisons import COMPARISONS, LEVELS
 from reconcile.matching.rules import Rules
+from reconcile.matching.standardise import STANDARD_COLUMNS
 from reconcile.matching.training import Model
 
 
@@ -44,5 +48,20 @@ def model_from_json(text: str) -> Model | None:
 
 
 def rules_hash(rules: Rules) -> str:
-    """Changes when any matching rule does: a stored model and last run's pairs are then out of date."""
-    return hashlib.blake2b(rules.model_dump_json().encode(), digest_size=16).hexdigest()
+    """Changes when any matching rule (or the toolkit's version) does: a stored model and last run's pairs
+    are then out of date."""
+    return hashlib.blake2b(f"{__version__}|{rules.model_dump_json()}".encode(), digest_size=16).hexdigest()
+
+
+def records_to_parquet(std: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    std.drop(columns="rid").to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def records_from_parquet(data: bytes | None) -> pd.DataFrame | None:
+    """Last run's standardised records (without rid), or None when absent or of another layout."""
+    if not data:
+        return None
+    std = pd.read_parquet(io.BytesIO(data))
+    return std if list(std.columns) == [c for c in STANDARD_COLUMNS if c != "rid"] else None
