@@ -181,7 +181,10 @@ def _result(
 
 
 def _best_link(n: int, pairs: pd.DataFrame) -> pd.DataFrame:
-    """How each record joined its master: its strongest link in, and what kind of link that was."""
+    """How each record joined its master: its strongest link in, and what kind of link that was.
+
+    Ties go to the first pair in (rid_l, rid_r) order (a stable sort), so an incremental run, which sees a
+    subset of the pairs in the same order, picks the same link as a full one."""
     best = pd.DataFrame({"p": np.ones(n), "method": ["deterministic"] * n})
     if pairs.empty:
         return best
@@ -189,7 +192,7 @@ def _best_link(n: int, pairs: pd.DataFrame) -> pd.DataFrame:
     sides = pd.concat(
         [linked[["rid_l", "match_probability", "nhs", "dob", "reason"]].rename(columns={"rid_l": "rid"}),
          linked[["rid_r", "match_probability", "nhs", "dob", "reason"]].rename(columns={"rid_r": "rid"})]
-    ).sort_values("match_probability", ascending=False).drop_duplicates("rid")  # fmt: skip
+    ).sort_values("match_probability", ascending=False, kind="stable").drop_duplicates("rid")  # fmt: skip
     method = np.where(
         sides["reason"] == "reviewer decided MATCH",
         "review",
