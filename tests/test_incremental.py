@@ -184,3 +184,39 @@ def test_extract_records_changes_only_after_a_first_load(night):
         query = sa.text("SELECT entity, person_id, change FROM record_change WHERE run_id = :r")
         assert [tuple(r) for r in conn.execute(query, {"r": run})] == [("person", person, "changed")]
     engine.dispose()
+
+
+@pytest.fixture(params=["postgres", "mariadb"])
+def server_target(request, unique):
+    """A fresh, empty target on a real server: its own schema (PostgreSQL) or database (MariaDB)."""
+    engine = request.getfixturevalue(request.param)
+    if request.param == "postgres":
+        create, drop = f"CREATE SCHEMA {unique}", f"DROP SCHEMA {unique} CASCADE"
+        target = engine.url.update_query_dict({"options": f"-csearch_path={unique}"})
+    else:
+        create, drop = f"CREATE DATABASE {unique}", f"DROP DATABASE {unique}"
+        target = engine.url.set(database=unique)
+    with engine.begin() as conn:
+        conn.execute(sa.text(create))
+    yield target.render_as_string(hide_password=False)
+    with engine.begin() as conn:
+        conn.execute(sa.text(drop))
+
+
+def test_an_incremental_night_on_a_server_target(tmp_path, server_target):
+    """The model, the standardised records (Parquet) and in-place updates work in PostgreSQL and MariaDB too."""
+    files = write_demo(tmp_path / "demo", people=300, seed=9)
+    text = files.config.read_text(encoding="utf-8").replace("sqlite:///reconcile.db", server_target)
+    files.config.write_text(text, encoding="utf-8")
+    config = load_config(files.config)
+    extract(config)
+    assert match(config).mode == "full"
+    mutate(tmp_path / "demo", share=0.02, seed=4)
+    extract(config)
+    night = match(config)
+    assert night.mode == "incremental" and night.rematched < night.records
+    tonight = _table(config, "person_xref")
+    rebuilt = match(config, full=True, reuse_model=True)
+    assert rebuilt.mode == "full"
+    assert _clusters(tonight) == _clusters(_table(config, "person_xref"))
+    assert tonight["master_id"].tolist() == _table(config, "person_xref")["master_id"].tolist()

@@ -45,14 +45,15 @@ def _entity(layout: SystemLayout, name: str) -> tuple[str, dict[str, str]]:
 
 def _mutate_system(conn: sqlite3.Connection, layout: SystemLayout, share: float, rng, night: Night) -> None:
     table, col = _entity(layout, "person")
-    ids = [r[0] for r in conn.execute(f'SELECT "{col["person_id"]}" FROM "{table}" ORDER BY 1')]
+    key = col["person_id"]
+    ids = [r[0] for r in conn.execute(f'SELECT DISTINCT "{key}" FROM "{table}" WHERE "{key}" IS NOT NULL ORDER BY 1')]
     n = max(int(len(ids) * share), 4)
     chosen = rng.choice(len(ids), size=n, replace=False)
     change, add, delete = np.array_split(chosen, [n // 2, n // 2 + n // 4])
     for i in change:
         field = CHANGED_FIELDS[int(rng.integers(len(CHANGED_FIELDS)))]
         donor = ids[int(rng.integers(len(ids)))]
-        key, value = col["person_id"], col[field]
+        value = col[field]
         conn.execute(
             f'UPDATE "{table}" SET "{value}" = (SELECT "{value}" FROM "{table}" WHERE "{key}" = ?) WHERE "{key}" = ?',
             (donor, ids[i]),
@@ -60,12 +61,12 @@ def _mutate_system(conn: sqlite3.Connection, layout: SystemLayout, share: float,
     night.changed += len(change)
     columns = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')]
     for i in add:
-        row = list(conn.execute(f'SELECT * FROM "{table}" WHERE "{col["person_id"]}" = ?', (ids[i],)).fetchone())
-        row[columns.index(col["person_id"])] = f"{ids[i]}N"
+        row = list(conn.execute(f'SELECT * FROM "{table}" WHERE "{key}" = ?', (ids[i],)).fetchone())
+        row[columns.index(key)] = f"{ids[i]}N"
         conn.execute(f'INSERT INTO "{table}" VALUES ({", ".join("?" * len(row))})', row)
     night.added += len(add)
     for i in delete:
-        conn.execute(f'DELETE FROM "{table}" WHERE "{col["person_id"]}" = ?', (ids[i],))
+        conn.execute(f'DELETE FROM "{table}" WHERE "{key}" = ?', (ids[i],))
     night.deleted += len(delete)
     _mutate_relationships(conn, layout, ids, rng, night)
 
