@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -46,6 +47,9 @@ from reconcile.store import (
     publish_frames,
     read_table,
 )
+
+if TYPE_CHECKING:
+    from reconcile.match import MatchSummary
 
 MAX_CHANGED_SHARE = 0.5  # beyond this share of records changed, a full run is as cheap and refits the model
 PAIR_KEY = ["source_system_l", "source_id_l", "source_system_r", "source_id_r"]
@@ -107,10 +111,12 @@ def run(
     plan: Plan,
     persons: pd.DataFrame,
     relationships: pd.DataFrame,
-):  # -> MatchSummary | None (None: too much changed, run a full match instead)
+) -> MatchSummary | None:
+    """The night's match, published; None when so much changed that a full run should be made instead."""
     from reconcile.match import XREF_COLUMNS, _issued, pair_outputs, summarise
 
-    assert plan.model is not None and plan.stored is not None
+    if plan.model is None or plan.stored is None:
+        raise ValueError("an incremental run needs a stored model")
     touched = _touched_since(engine, plan.stored["extract_run_id"])
     previous = read_table(engine, PERSON_XREF)
     previous_keys = record_keys(previous["source_system"], previous["source_id"])
@@ -147,12 +153,11 @@ def run(
     whole_records = whole.rename(columns={"source_id": "person_id"})
     links = master_relationships(relationships, whole_records)
     households = household_links(rm.std, pd.Series(by_rid))
-    family, family_history = master_families(
-        links, households, read_table(engine, MASTER_FAMILY), _issued(engine, FAMILY_ID_HISTORY)
-    )
-    frames["master_relationship"], dropped_links = _differences(read_table(engine, MASTER_RELATIONSHIP), links,
-                                                                RELATIONSHIP_KEY)  # fmt: skip
-    frames["master_family"], dropped_family = _differences(read_table(engine, MASTER_FAMILY), family, ["master_id"])
+    old_family = read_table(engine, MASTER_FAMILY)
+    family, family_history = master_families(links, households, old_family, _issued(engine, FAMILY_ID_HISTORY))
+    old_links = read_table(engine, MASTER_RELATIONSHIP)
+    frames["master_relationship"], dropped_links = _differences(old_links, links, RELATIONSHIP_KEY)
+    frames["master_family"], dropped_family = _differences(old_family, family, ["master_id"])
     frames |= {
         "person_xref": xref,
         "master_id_history": history,
@@ -179,8 +184,10 @@ def run(
     )  # fmt: skip
     conflict = _current_conflicts(engine)
     summary = summarise(run_id, whole_records, len(frames["review_queue"]), history, family, conflict)
-    changed = int(rm.changed.sum()) + len(rm.deleted)
-    why = f"{changed} changed or deleted records, {int(rm.affected.sum())} re-matched"
+    why = (
+        f"{int(rm.changed.sum())} records changed (with their households), {len(rm.deleted)} deleted, "
+        f"{int(rm.affected.sum())} re-matched"
+    )
     return replace(summary, mode="incremental", why=why, rematched=int(rm.affected.sum()))
 
 

@@ -112,7 +112,7 @@ def test_a_night_with_no_changes_rewrites_nothing(night):
     extract(config)
     summary = match(config)
     assert (summary.mode, summary.rematched) == ("incremental", 0)
-    assert summary.why == "0 changed or deleted records, 0 re-matched"
+    assert summary.why == "0 records changed (with their households), 0 deleted, 0 re-matched"
     after = read_frame(config.target_url(), "SELECT * FROM person_xref ORDER BY source_system, source_id")
     pd.testing.assert_frame_equal(before, after)  # run_id included: no row was rewritten
 
