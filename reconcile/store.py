@@ -322,3 +322,23 @@ SOURCE_CHECK = sa.Table(
     sa.Column("unexpected_count", sa.Integer()),
     sa.Column("unexpected_percent", sa.Float()),
 )  # fmt: skip
+
+# One row per `reconcile run`, written outside the run's own publish so that a failed or killed
+# run is still accounted for. `steps` is JSON: [{"step", "seconds", "counts": {...}}, ...]; counts
+# and timings only, never personal data.
+RUN_LOG = sa.Table(
+    "run_log", metadata,
+    sa.Column("run_id", sa.String(40), primary_key=True),
+    sa.Column("started_at", sa.DateTime(), nullable=False),
+    sa.Column("finished_at", sa.DateTime()),
+    sa.Column("status", sa.String(16), nullable=False),  # running, succeeded, failed, abandoned
+    sa.Column("mode", sa.String(16), nullable=False),  # full or incremental
+    sa.Column("exit_code", sa.Integer()),
+    sa.Column("gate_verdict", sa.String(16)),  # pass, warn, fail; null if the run stopped before the gate
+    sa.Column("config_hash", sa.String(64), nullable=False),
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer(), nullable=False),
+    sa.Column("steps", sa.Text(), nullable=False),
+    sa.Column("error", sa.Text()),  # the failing step and error class; never the message, which may quote data
+)  # fmt: skip
