@@ -61,7 +61,7 @@ class MatchSummary:
 
 def match(config: Config, run_id: str | None = None) -> MatchSummary:
     run_id = run_id or new_run_id()
-    rules = load_rules(_rules_path(config))
+    rules = load_rules(rules_path(config))
     engine = connect_target(config.target_url())
     try:
         persons = read_table(engine, CANONICAL["person"])
@@ -96,7 +96,8 @@ def match(config: Config, run_id: str | None = None) -> MatchSummary:
     return summary
 
 
-def _rules_path(config: Config) -> Path | None:
+def rules_path(config: Config) -> Path | None:
+    """The config's matching rules file, or None for the packaged defaults (the report reads its thresholds)."""
     if config.matching and config.matching.rules:
         return config.base_dir / config.matching.rules
     return None
