@@ -303,6 +303,41 @@ def runs(config_path: Path, limit: int, as_json: bool) -> None:
 
 
 @cli.command()
+@config_option
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the report  [default: reports/ beside the config]; created owner-only if missing.",
+)
+@click.option(
+    "--mask-pii",
+    is_flag=True,
+    help="Show initials, year of birth and postcode district only (NHS numbers, UPNs, addresses hidden).",
+)
+@click.option(
+    "--max-rows",
+    type=click.IntRange(min=1),
+    default=500,
+    show_default=True,
+    help="Rows of each long table held in the page; every row is in the CSV files beside it.",
+)
+def report(config_path: Path, out: Path | None, mask_pii: bool, max_rows: int) -> None:
+    """Write the run's report: one self-contained HTML file, opened with no network.
+
+    Summary (loads, masters, links across systems, duplicates, split families,
+    review queue, risk flags, the gate's verdict, the trend over earlier runs),
+    charts, and searchable, sortable tables of risk flags, the review queue,
+    conflicts and rejected rows. Long tables show their first --max-rows rows
+    and link to CSV files, all rows, in <report>_files/ beside the page. Every
+    file is owner-only. Prints the report's path.
+    """
+    from reconcile.config import load_config
+
+    _run_report(load_config(config_path), out, mask_pii, max_rows)
+
+
+@cli.command()
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -418,6 +453,13 @@ def _run_validate(config: Any, data_docs: Path | None = None) -> None:
     click.echo(summary.flags.to_string(index=False))
     if summary.data_docs_index is not None:
         click.echo(f"data docs: {summary.data_docs_index}")
+
+
+def _run_report(config: Any, out: Path | None = None, mask: bool = False, max_rows: int | None = None) -> None:
+    from reports.html_report import write_report
+
+    rows = {} if max_rows is None else {"max_rows": max_rows}
+    click.echo(f"report: {write_report(config, out, mask=mask, **rows)}")
 
 
 def _echo_verdict(result: Any) -> None:

@@ -20,7 +20,8 @@ from reconcile.errors import ReconcileError
 from reconcile.extract import new_run_id
 from reconcile.masters import conflicts, survive
 from reconcile.masters.activity import create_activity_view
-from reconcile.masters.families import household_links, master_families, master_relationships, split_families
+from reconcile.masters.families import household_links, master_families, master_relationships
+from reconcile.masters.linkage import linkage
 from reconcile.matching import MatchResult, load_rules, match_people
 from reconcile.matching.comparisons import COMPARISONS
 from reconcile.matching.constraints import FLAGS
@@ -60,7 +61,7 @@ class MatchSummary:
 
 def match(config: Config, run_id: str | None = None) -> MatchSummary:
     run_id = run_id or new_run_id()
-    rules = load_rules(_rules_path(config))
+    rules = load_rules(rules_path(config))
     engine = connect_target(config.target_url())
     try:
         persons = read_table(engine, CANONICAL["person"])
@@ -90,12 +91,13 @@ def match(config: Config, run_id: str | None = None) -> MatchSummary:
         )
     finally:
         engine.dispose()
-    summary = _summarise(run_id, result, masters, history, family, xref, frames["master_conflict"])
+    summary = _summarise(run_id, result, history, family, xref, frames["master_conflict"])
     log.info("match run %s: %d records -> %d masters", run_id, summary.records, summary.masters)
     return summary
 
 
-def _rules_path(config: Config) -> Path | None:
+def rules_path(config: Config) -> Path | None:
+    """The config's matching rules file, or None for the packaged defaults (the report reads its thresholds)."""
     if config.matching and config.matching.rules:
         return config.base_dir / config.matching.rules
     return None
@@ -143,24 +145,21 @@ def _review_id(system_l: str, id_l: str, system_r: str, id_r: str) -> str:
 def _summarise(
     run_id: str,
     result: MatchResult,
-    masters: pd.Series,
     history: pd.DataFrame,
     family: pd.DataFrame,
     xref: pd.DataFrame,
     conflict: pd.DataFrame,
 ) -> MatchSummary:
-    clusters = result.clusters.assign(master_id=masters.to_numpy())
-    systems = clusters.groupby("master_id")["source_system"].nunique()
-    per_system = clusters.groupby(["master_id", "source_system"]).size()
+    figures = linkage(xref, family)
     return MatchSummary(
         run_id=run_id,
-        records=len(clusters),
-        masters=int(clusters["master_id"].nunique()),
-        linked_across_systems=int((systems > 1).sum()),
-        duplicates_within_system=int((per_system - 1).sum()),
+        records=figures.records,
+        masters=figures.masters,
+        linked_across_systems=figures.linked_across_systems,
+        duplicates_within_system=figures.duplicates_within_system,
         review_queue=int((result.pairs["decision"] == "review").sum()),
         id_changes=int(history["records"].sum()) if len(history) else 0,
-        families=int(family["family_id"].nunique()) if len(family) else 0,
-        families_split=split_families(family, xref),
+        families=figures.families,
+        families_split=figures.families_split,
         conflicts_by_field=conflict["field"].value_counts().sort_index().to_dict() if len(conflict) else {},
     )
