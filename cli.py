@@ -268,7 +268,7 @@ def run_command(config_path: Path, full: bool, quiet: bool, log_file: Path | Non
     """
     from reconcile.config import load_config
 
-    return _run_all(load_config(config_path), full=full, quiet=quiet, log_file=log_file)
+    return _run_all(load_config(config_path), full=full, quiet=quiet, log_file=log_file).exit_code
 
 
 @cli.command()
@@ -369,9 +369,9 @@ def demo(out: Path, people: int, seed: int) -> None:
     click.echo(f"wrote two legacy systems for {people} people to {out}/ (lcs.db, mosaic.db, truth.db)")
     click.echo(f"config: {files.config}\n")
     config = load_config(files.config)
-    _run_all(config, full=False, quiet=False)
+    outcome = _run_all(config, full=False, quiet=False)
     _check_against_truth(config, files.truth)
-    click.echo(f"next: `reconcile runs --config {files.config}` lists the runs made so far")
+    click.echo(f"report: {outcome.report}")
 
 
 @cli.command()
@@ -392,7 +392,7 @@ def model(markdown: bool) -> None:
             )
 
 
-def _run_all(config: Any, *, full: bool, quiet: bool, log_file: Path | None = None) -> int:
+def _run_all(config: Any, *, full: bool, quiet: bool, log_file: Path | None = None) -> Any:
     from reconcile.progress import LineProgress, TerminalProgress
     from reconcile.run import Silent, run
 
@@ -405,7 +405,8 @@ def _run_all(config: Any, *, full: bool, quiet: bool, log_file: Path | None = No
         click.echo("risk flags:\n" + outcome.flags.to_string(index=False) + "\n")
         click.echo(f"run {outcome.run_id} published to {config.target_url().render_as_string(hide_password=True)}")
     _echo_verdict(outcome.verdict)
-    return outcome.exit_code
+    click.echo(f"report: {outcome.report}")
+    return outcome
 
 
 def _run_extract(config: Any, quiet: bool) -> None:

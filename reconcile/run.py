@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import socket
 import time
 from collections.abc import Callable
@@ -35,7 +36,7 @@ from reconcile.workspace import workspace
 
 log = logging.getLogger(__name__)
 
-STEPS = ("extract", "match", "validate", "gate")
+STEPS = ("extract", "match", "validate", "report", "gate")
 
 
 @dataclass
@@ -52,6 +53,7 @@ class RunOutcome:
     verdict: Verdict
     steps: list[StepRecord] = field(default_factory=list)
     mode: str = "full"
+    report: Path | None = None  # the run's HTML report, once published
     loads: pd.DataFrame | None = None  # read/loaded/rejected per source and entity
     flags: pd.DataFrame | None = None  # risk flags per rule and severity
 
@@ -92,6 +94,7 @@ def run(
         engine = connect_target(url)
         try:
             abandon_stale_runs(engine)
+            clear_report_leftovers(config)
             previous = last_steps(engine)
             _start(engine, run_id, config, "full")
         finally:
@@ -110,6 +113,7 @@ def run(
                     events.write("step_finished", step=record.step, seconds=record.seconds, counts=record.counts)
                 step = "publish"
                 _finish(connect_target(work.target_url()), outcome, "succeeded", None)
+            outcome.report = publish_report(outcome.report, reports_dir(config))
         except BaseException as exc:
             _record_failure(url, run_id, step, exc, events)
             raise
@@ -163,6 +167,23 @@ def _validate_step(work: Config, outcome: RunOutcome, progress: Progress, full: 
     }
 
 
+def _report_step(work: Config, outcome: RunOutcome, progress: Progress, full: bool, today: date | None) -> dict:
+    """Written into a staging folder; it joins the published reports only after the target is published."""
+    from reports.html_report import write_report
+
+    staging = report_staging(work, outcome.run_id)
+    outcome.report = write_report(work, staging)
+    return {"files": sum(1 for _ in staging.rglob("*") if _.is_file())}
+
+
+def report_staging(config: Config, run_id: str) -> Path:
+    return reports_dir(config) / f".run-{run_id}"
+
+
+def reports_dir(config: Config) -> Path:
+    return config.base_dir / "reports"
+
+
 def _gate_step(work: Config, outcome: RunOutcome, progress: Progress, full: bool, today: date | None) -> dict:
     limits = work.validation.gate
     engine = connect_target(work.target_url())
@@ -174,7 +195,34 @@ def _gate_step(work: Config, outcome: RunOutcome, progress: Progress, full: bool
     return {"exit_code": outcome.exit_code, **outcome.verdict.by_severity}
 
 
-_STEP_FUNCTIONS = {"extract": _extract_step, "match": _match_step, "validate": _validate_step, "gate": _gate_step}
+_STEP_FUNCTIONS = {
+    "extract": _extract_step,
+    "match": _match_step,
+    "validate": _validate_step,
+    "report": _report_step,
+    "gate": _gate_step,
+}
+
+
+def publish_report(staged: Path | None, out: Path) -> Path | None:
+    """Files first, page last, so a page never links to files that are not there."""
+    if staged is None:
+        return None
+    files = staged.with_name(staged.stem + "_files")
+    if files.exists():
+        final = out / files.name
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(files, final)
+    page = out / staged.name
+    os.replace(staged, page)
+    shutil.rmtree(staged.parent, ignore_errors=True)
+    return page
+
+
+def clear_report_leftovers(config: Config) -> None:
+    """Staged reports of runs that were killed before publishing: never shown, now removed."""
+    for leftover in reports_dir(config).glob(".run-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 def with_retries(config: Config, attempt: Callable[[], ExtractResult]) -> ExtractResult:

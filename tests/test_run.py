@@ -80,7 +80,7 @@ def _target(folder: Path, url: str) -> Path:
 def _kill_runs_at_several_points(config: Path, url: sa.URL, timed: float) -> int:
     """SIGKILL runs part-way through: the published tables stay as they were, or (if the kill came after
     the publish) are wholly the killed run's. Returns how many kills left the old state in place."""
-    before = _fingerprint(url)
+    before, reports = _fingerprint(url), _reports(config)
     unpublished = 0
     for fraction in KILL_POINTS:
         proc = _spawn(config)
@@ -90,13 +90,20 @@ def _kill_runs_at_several_points(config: Path, url: sa.URL, timed: float) -> int
         proc.communicate(timeout=120)
         now = _fingerprint(url)
         if now == before:
+            assert _reports(config) == reports, "a killed run published no report"
             unpublished += 1
             continue
         runs = _published_runs(url)
         assert len(runs) == 1, f"a run killed at {fraction:.0%} left tables from different runs: {runs}"
         assert _status(url, runs.pop()) == "succeeded"
-        before = now
+        before, reports = now, _reports(config)
     return unpublished
+
+
+def _reports(config: Path) -> set[str]:
+    """The published reports: the pages and their CSV folders, not a run's staging folder."""
+    folder = config.parent / "reports"
+    return {p.name for p in folder.iterdir() if not p.name.startswith(".")} if folder.exists() else set()
 
 
 def _published_runs(url: sa.URL) -> set[str]:
@@ -142,6 +149,7 @@ def _kill_test(folder: Path, target: str) -> None:
     _, err = final.communicate(timeout=300)
     assert final.returncode in (0, 1, 2), err
     assert _fingerprint(url)["person"] != published["person"], "the completed run publishes the night's changes"
+    assert not list((config.parent / "reports").glob(".run-*")), "killed runs' staged reports are cleared"
 
     listed = CliRunner().invoke(cli, ["runs", "--config", str(config), "--json"])
     statuses = [row["status"] for row in json.loads(listed.output)]
