@@ -6,6 +6,7 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
+import pytest
 import sqlalchemy as sa
 from hypothesis import given
 from hypothesis import strategies as st
@@ -17,7 +18,7 @@ from reconcile.matching.comparisons import Prepared
 from reconcile.matching.master_ids import assign
 from reconcile.matching.standardise import standardise
 from reconcile.matching.training import MIN_ANCHOR_PAIRS, train
-from reconcile.store import connect_target
+from reconcile.store import REVIEW_DECISION, connect_target
 from reports.review_import import _code
 
 AMELIA = {"forename": "Amelia", "surname": "Khan", "dob": "2015-03-01", "sex": "F", "postcode": "LS6 2BB"}
@@ -123,3 +124,18 @@ def test_the_latest_decision_per_pair_wins(tmp_path):
 def test_decision_codes_are_read_whatever_the_case_spacing_or_joiner(code, before, after, upper, joiner):
     typed = "".join(c.upper() if up else c.lower() for c, up in zip(code, upper + [True] * 9, strict=False))
     assert _code(before + typed.replace("_", joiner) + after) == code
+
+
+@pytest.mark.parametrize("server", ["postgres", "mariadb"])
+def test_decision_times_keep_microseconds_on_the_servers(server, request, unique):
+    """Two imports within one second must still have an order, so the latest decision is well defined."""
+    engine = request.getfixturevalue(server)
+    table = sa.Table(unique, sa.MetaData(), *(sa.Column(c.name, c.type) for c in REVIEW_DECISION.columns))
+    table.create(engine)
+    try:
+        at = datetime(2026, 11, 1, 10, 0, 0, 123456)
+        with engine.begin() as conn:
+            conn.execute(table.insert(), [{"review_id": "R1", "decided_at": at}])
+            assert conn.execute(sa.select(table.c.decided_at)).scalar_one() == at
+    finally:
+        table.drop(engine)

@@ -259,3 +259,15 @@ def test_decisions_on_records_no_longer_loaded_are_counted_and_ignored(fresh, ca
         summary = match(fresh)
     assert "review decisions: 1 on records no longer loaded, ignored" in caplog.text
     assert _masters(fresh) == before and summary.id_changes == 0
+
+
+@pytest.mark.parametrize("command", [["review"], ["review", "export"], ["review", "import"]])
+def test_the_review_commands_have_a_manual(command):
+    output = _invoke(*command, "--help")
+    assert "Usage: reconcile review" in output and "MATCH" in output and len(output.splitlines()) > 8
+
+
+def test_every_output_table_of_the_review_round_trip_is_in_the_readme():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert "| `review_decision` | yes |" in readme and "## Clerical review" in readme
+    assert "reconcile review export" in readme and "reconcile review import" in readme
