@@ -32,6 +32,8 @@ MAX_WIDTH = 40
 
 def export_review(engine: sa.Engine, out: Path, fmt: str, *, mask: bool = False) -> int:
     """Write the review queue to `out` as xlsx or csv; returns the number of pairs written."""
+    if not out.parent.is_dir():
+        raise ReconcileError(f"{out.parent}: no such folder. Fix: create it, or give another --out.")
     frame = review_frame(engine, mask=mask)
     temp = private_file(out.with_name(f".{out.name}.tmp"), fresh=True)
     try:

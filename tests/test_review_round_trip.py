@@ -190,7 +190,7 @@ def test_bad_codes_unknown_pairs_and_edited_keys_are_named_by_row_and_nothing_is
     assert table_rows(fresh.target_url(), "SELECT COUNT(*) FROM review_decision") == [(0,)]
 
 
-def test_missing_columns_and_a_non_review_file_are_clear_errors(fresh):
+def test_missing_columns_a_non_review_file_and_a_missing_folder_are_clear_errors(fresh):
     rows = _export_csv(fresh).drop(columns=["source_id_r"])
     path = fresh.base_dir / "cut.csv"
     rows.to_csv(path, index=False)
@@ -200,6 +200,9 @@ def test_missing_columns_and_a_non_review_file_are_clear_errors(fresh):
     junk.write_text("not a workbook", encoding="utf-8")
     result = CliRunner().invoke(cli, ["review", "import", str(junk), "--config", str(fresh.path)])
     assert result.exit_code == 3 and "not a readable .xlsx workbook" in result.output
+    nowhere = fresh.base_dir / "no-such-folder" / "queue.xlsx"
+    result = CliRunner().invoke(cli, ["review", "export", "--config", str(fresh.path), "--out", str(nowhere)])
+    assert result.exit_code == 3 and "no-such-folder: no such folder" in result.output
 
 
 def test_a_masked_export_holds_no_names_or_nhs_numbers_and_still_imports(fresh):
