@@ -149,6 +149,104 @@ def export(config_path: Path, fmt: str, out: Path) -> None:
     click.echo(f"wrote these files and manifest.json to {out}/")
 
 
+@cli.group()
+def review() -> None:
+    """Clerical review: send the review queue to reviewers and record their decisions.
+
+    \b
+    The round trip:
+      1. reconcile review export            writes review_queue.xlsx beside the config
+      2. reviewers fill decision (MATCH, NOT_MATCH or UNSURE), reviewer and note
+      3. reconcile review import FILE       checks every row, stores the decisions
+      4. reconcile match                    honours them: MATCH links the pair,
+                                            NOT_MATCH keeps it apart, UNSURE waits
+    Decisions are kept in review_decision; the latest per pair wins.
+    """
+
+
+@review.command("export")
+@config_option
+@click.option(
+    "--format", "fmt", type=click.Choice(["xlsx", "csv"]), default="xlsx", show_default=True, help="File format."
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The file to write  [default: review_queue.<format> beside the config].",
+)
+@click.option(
+    "--mask-pii", is_flag=True, help="Initials, year of birth and postcode district only, for wider circulation."
+)
+def review_export(config_path: Path, fmt: str, out: Path | None, mask_pii: bool) -> None:
+    """Write the review queue for reviewers to decide, one pair per row.
+
+    Each row holds the pair's review_id, three empty columns to fill in
+    (decision: MATCH, NOT_MATCH or UNSURE; reviewer; note), the match
+    probability, the comparisons that moved the score most, and both records
+    field by field. In Excel the decision column has a drop-down. The file
+    holds personal data and is readable by its owner only; --mask-pii cuts
+    each record down for wider circulation, and still imports.
+    """
+    from reconcile.config import load_config
+    from reports.review_file import export_review
+
+    config = load_config(config_path)
+    path = out or config.base_dir / f"review_queue.{fmt}"
+    engine = _matched_target(config)
+    try:
+        pairs = export_review(engine, path, fmt, mask=mask_pii)
+    finally:
+        engine.dispose()
+    click.echo(f"wrote {pairs} pairs for review to {path} (readable by its owner only)")
+    click.echo(f"fill in decision, reviewer and note, then run: reconcile review import {path}")
+
+
+@review.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@config_option
+@click.option("--reviewer", default=None, help="Reviewer recorded for rows whose reviewer cell is empty.")
+def review_import(file: Path, config_path: Path, reviewer: str | None) -> None:
+    """Check a filled-in review file and store its decisions.
+
+    FILE is the .xlsx or .csv that `reconcile review export` wrote, partly or
+    wholly filled in. Rows without a decision are skipped. decision is MATCH,
+    NOT_MATCH or UNSURE, in any case. Every row is checked against the review
+    queue; if any row is wrong (an unknown pair, edited record keys, a bad
+    decision code, no reviewer) all problems are listed by row number and
+    nothing is stored. Valid decisions are appended to review_decision with the
+    reviewer, the time and the file name; run `reconcile match` to apply them.
+    """
+    from reconcile.config import load_config
+    from reports.review_import import import_review
+
+    engine = _matched_target(load_config(config_path))
+    try:
+        summary = import_review(engine, file, reviewer)
+    finally:
+        engine.dispose()
+    counts = ", ".join(f"{n} {code}" for code, n in sorted(summary.stored.items())) or "none"
+    click.echo(f"stored {sum(summary.stored.values())} decisions from {file.name}: {counts}")
+    click.echo(f"skipped {summary.skipped} rows without a decision, {summary.unchanged} already stored as they are")
+    if summary.stored:
+        click.echo("run `reconcile match` to apply them")
+
+
+def _matched_target(config: Any) -> Any:
+    """The target engine, once a match run has published a review queue to work on."""
+    import sqlalchemy as sa
+
+    from reconcile.store import PERSON_XREF, connect_target
+
+    engine = connect_target(config.target_url())
+    with engine.connect() as conn:
+        matched = conn.execute(sa.select(PERSON_XREF.c.run_id).limit(1)).first() is not None
+    if not matched:
+        engine.dispose()
+        raise ReconcileError("the target holds no match run, so no review queue. Fix: run `reconcile match` first.")
+    return engine
+
+
 @cli.command()
 @config_option
 @click.option(

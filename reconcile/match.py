@@ -12,10 +12,12 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from reconcile.config import Config
+from reconcile.decisions import latest_decisions
 from reconcile.errors import ReconcileError
 from reconcile.extract import new_run_id
 from reconcile.masters import conflicts, survive
@@ -26,6 +28,7 @@ from reconcile.matching import MatchResult, load_rules, match_people
 from reconcile.matching.comparisons import COMPARISONS
 from reconcile.matching.constraints import FLAGS
 from reconcile.matching.master_ids import assign
+from reconcile.matching.pipeline import DECISION_COLUMNS
 from reconcile.store import (
     CANONICAL,
     FAMILY_ID_HISTORY,
@@ -68,8 +71,10 @@ def match(config: Config, run_id: str | None = None) -> MatchSummary:
         if persons.empty:
             raise ReconcileError("no person records in the target. Fix: run `reconcile extract` first.")
         relationships = read_table(engine, CANONICAL["relationship"])
-        result = match_people(persons, relationships, rules)
-        masters, history = assign(result.clusters, read_table(engine, PERSON_XREF), _issued(engine, MASTER_ID_HISTORY))
+        decisions = _decisions(engine, persons)
+        result = match_people(persons, relationships, rules, decisions=decisions)
+        previous = read_table(engine, PERSON_XREF)
+        masters, history = assign(result.clusters, previous, _issued(engine, MASTER_ID_HISTORY), decisions)
         frames = _outputs(result, masters, rules.thresholds.keep_pairs)
         xref = frames["person_xref"].rename(columns={"source_id": "person_id"})
         frames["master_person"], frames["master_person_provenance"] = survive(persons, xref, rules.survivorship)
@@ -101,6 +106,23 @@ def rules_path(config: Config) -> Path | None:
     if config.matching and config.matching.rules:
         return config.base_dir / config.matching.rules
     return None
+
+
+def _decisions(engine: sa.Engine, persons: pd.DataFrame) -> pd.DataFrame:
+    """The latest reviewer decision per pair whose two records are still loaded, as match_people takes them."""
+    latest = latest_decisions(engine)
+    if latest.empty:
+        return pd.DataFrame(columns=DECISION_COLUMNS)
+    decisions = latest.rename(columns={"source_id_l": "person_id_l", "source_id_r": "person_id_r"})[DECISION_COLUMNS]
+    loaded = pd.MultiIndex.from_frame(persons[["source_system", "person_id"]].astype(str))
+    present = np.ones(len(decisions), dtype=bool)
+    for side in ("l", "r"):
+        keys = decisions[[f"source_system_{side}", f"person_id_{side}"]].astype(str)
+        present &= pd.MultiIndex.from_frame(keys).isin(loaded)
+    if not present.all():
+        log.warning("review decisions: %d on records no longer loaded, ignored", int((~present).sum()))
+    log.info("review decisions: %d on loaded records", int(present.sum()))
+    return decisions[present].reset_index(drop=True)
 
 
 def _issued(engine: sa.Engine, history: sa.Table) -> set[str]:

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import URL, Engine
 
 from reconcile.model import ENTITIES, SURVIVING_FIELDS, Column, Entity
@@ -202,6 +203,20 @@ REVIEW_QUEUE = sa.Table(
     sa.Column("match_probability", sa.Float(), nullable=False),
     sa.Column("match_weight", sa.Float(), nullable=False),
     sa.Column("reason", sa.Text(), nullable=False),
+    sa.Column("run_id", sa.String(40), nullable=False),
+)  # fmt: skip
+
+# Reviewers' decisions on queued pairs: append-only, the latest per review_id wins. Microseconds on
+# MySQL/MariaDB too, so two imports within a second still have an order.
+REVIEW_DECISION = sa.Table(
+    "review_decision", metadata,
+    sa.Column("review_id", sa.String(24), nullable=False, index=True),
+    *_pair_keys(),
+    sa.Column("decision", sa.String(16), nullable=False),
+    sa.Column("reviewer", sa.String(128), nullable=False),
+    sa.Column("note", sa.Text()),
+    sa.Column("decided_at", sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb"), nullable=False),
+    sa.Column("file", sa.String(255), nullable=False),
     sa.Column("run_id", sa.String(40), nullable=False),
 )  # fmt: skip
 

@@ -25,7 +25,9 @@ KEY_COMPARISON = {
     "pc_area": "address", "sex": "sex", "address": "address",
 }  # fmt: skip
 LABEL_PSEUDO_COUNT = 50.0  # how many known matches EM's estimate is worth when the two are blended
-MIN_ANCHOR_PAIRS = 30  # fewer pairs sharing an identifier than this teach nothing reliable
+# Fewer known matches than this (pairs sharing an identifier, or reviewers' MATCHes) teach nothing reliable:
+# one MATCH on an odd pair would lift m of its rare levels twentyfold, and pull dozens of pairs into review.
+MIN_ANCHOR_PAIRS = 30
 # No level is impossible for a true match: a typo can land anywhere. Without a floor, a level never
 # seen in training would veto a match outright.
 M_FLOOR = 1e-3
@@ -45,7 +47,7 @@ class Model:
 
 
 def train(records: pd.DataFrame | Prepared, rules: Rules, labels: pd.DataFrame | None = None) -> Model:
-    """`labels`: clerical decisions as rid_l, rid_r, is_match; they refine m where given."""
+    """`labels`: clerical decisions as rid_l, rid_r, is_match; MATCHes refine m once there are enough of them."""
     rng = np.random.default_rng(rules.training.seed)
     prepared = records if isinstance(records, Prepared) else Prepared(records)
     std = prepared.std
@@ -71,7 +73,7 @@ def train(records: pd.DataFrame | Prepared, rules: Rules, labels: pd.DataFrame |
             m_final = blend(m_final, gammas, exclude=_fixed_by(rule))
     if labels is not None and len(labels):
         matches = labels.loc[labels["is_match"].astype(bool), ["rid_l", "rid_r"]].reset_index(drop=True)
-        if len(matches):
+        if len(matches) >= MIN_ANCHOR_PAIRS:
             m_final = blend(m_final, compare(prepared, matches, rules.comparisons), exclude=set())
     m_final = {k: _floored(v) for k, v in m_final.items()}
     prior = estimate_prior(std, sessions, m_final)
