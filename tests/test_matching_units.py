@@ -317,3 +317,47 @@ def test_namesakes_at_one_home_without_a_dob_are_held_apart():
     pairs = pd.DataFrame({"rid_l": [0, 2], "rid_r": [1, 3]})
     flags = flag(std, pairs, compare(std, pairs, RULES.comparisons), RULES.constraints, pd.DataFrame())
     assert flags["namesake_guard"].tolist() == [True, False]  # a shared valid NHS number settles it
+
+
+UPN_A, UPN_B = "T201015000001", "G201015000002"  # valid, and different
+HOME = {"surname": "Okafor", "dob": "2014-05-09", "postcode": "SX9 4TL", "address": "12 Ash Grove", "sex": "M"}
+
+
+def _twin_guard(*pairs_of_records: tuple[dict, dict]) -> list[bool]:
+    from reconcile.matching.constraints import flag
+
+    std = standardise(people(*(record for pair in pairs_of_records for record in pair)))
+    n = len(pairs_of_records)
+    pairs = pd.DataFrame({"rid_l": np.arange(n) * 2, "rid_r": np.arange(n) * 2 + 1})
+    gammas = compare(std, pairs, RULES.comparisons)
+    return flag(std, pairs, gammas, RULES.constraints, pd.DataFrame())["twin_guard"].tolist()
+
+
+def test_a_shared_valid_upn_exempts_a_near_typo_forename_from_the_twin_guard():
+    assert _twin_guard(
+        ({**HOME, "forename": "Geore", "upn": UPN_A}, {**HOME, "forename": "George", "upn": UPN_A}),
+        ({**HOME, "forename": "Geore", "upn": UPN_A}, {**HOME, "forename": "George", "upn": UPN_B}),
+        ({**HOME, "forename": "Geore"}, {**HOME, "forename": "George"}),
+        ({**HOME, "forename": "Geore", "upn": "T201015000009"}, {**HOME, "forename": "George", "upn": "T201015000009"}),
+        # A wholly different forename is a twin whatever the identifiers say.
+        ({**HOME, "forename": "George", "upn": UPN_A}, {**HOME, "forename": "Harry", "upn": UPN_A}),
+    ) == [False, True, True, True, True]  # an invalid UPN, however equal, is no evidence
+
+
+def test_an_equal_alt_id_exempts_nothing_from_the_twin_guard():
+    same = {"alt_id": "AB123456C"}
+    assert _twin_guard(({**HOME, **same, "forename": "Amelia"}, {**HOME, **same, "forename": "Amelie"})) == [True]
+
+
+def test_geore_and_george_with_one_valid_upn_link_and_twins_with_different_upns_never_do():
+    records = people(
+        {**HOME, "forename": "Geore", "upn": UPN_A},
+        {**HOME, "forename": "George", "upn": UPN_A, "source_system": "b"},
+        {**HOME, "forename": "Amelia", "sex": "F", "upn": UPN_B},
+        {**HOME, "forename": "Amelie", "sex": "F", "upn": "U383018001234", "source_system": "b"},
+        {**HOME, "forename": "Amelia", "sex": "F", "source_system": "b", "person_id": "x1"},
+        {**HOME, "forename": "Amelie", "sex": "F", "person_id": "x2"},
+    )
+    labels = match_people(with_crowd(records)).clusters["cluster"].tolist()
+    assert labels[0] == labels[1]
+    assert len({labels[2], labels[3]}) == 2 and len({labels[4], labels[5]}) == 2
