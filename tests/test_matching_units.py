@@ -389,6 +389,10 @@ def test_alt_id_comparison_levels():
     assert levels(me, {**me, "alt_id": "AB123465C"})["alt_id"] == 1  # two characters swapped: one slip
     assert levels(me, {**me, "alt_id": "AB12345C"})["alt_id"] == 1  # one dropped
     assert levels(me, {**me, "alt_id": "AB654321C"})["alt_id"] == 0
+    # The next number in a run (a sibling's, a dependant's /2) is a different person, not a slip.
+    assert levels(me, {**me, "alt_id": "AB123456D"})["alt_id"] == 0
+    assert levels({**me, "alt_id": "4412/1"}, {**me, "alt_id": "4412/2"})["alt_id"] == 0
+    assert levels({**me, "alt_id": "4412/1"}, {**me, "alt_id": "4472/1"})["alt_id"] == 1
     assert levels(me, {**me, "alt_id": None})["alt_id"] == -1
     assert levels(me, {**me, "alt_id": "0000000"})["alt_id"] == -1  # a placeholder counts as missing
 

@@ -250,8 +250,16 @@ def _identifier_levels(sides: _Sides, column: str) -> np.ndarray:
 
 def _alt_id_levels(sides: _Sides) -> np.ndarray:
     """With no check digit, one keying slip (a character changed, added, dropped or two swapped) is a level
-    of its own, learned like any other, not taken for equality."""
-    edits = _cpdist(*sides.text("alt_id"), distance.DamerauLevenshtein.distance)
+    of its own, learned like any other, not taken for equality.
+
+    Except a change in the last character alone: that is how numbering runs (B1234567, B1234568; 4412/1,
+    4412/2), so siblings or a family's dependants issued together look like that, and it counts as different.
+    """
+    a, b = sides.text("alt_id")
+    edits = _cpdist(a, b, distance.DamerauLevenshtein.distance)
+    slip = np.flatnonzero(edits == 1)
+    next_number = [len(x) == len(y) and x[:-1] == y[:-1] for x, y in zip(a[slip], b[slip], strict=True)]
+    edits[slip[np.asarray(next_number, dtype=bool)]] = 2
     levels = np.select([sides.equal("alt_id"), edits == 1], [2, 1], 0)
     return np.where(sides.missing("alt_id"), MISSING, levels)
 
