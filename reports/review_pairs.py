@@ -15,7 +15,8 @@ from reconcile.privacy import mask_pii
 from reconcile.store import CANONICAL, MATCH_PAIR, REVIEW_QUEUE
 
 PERSON_FIELDS = (
-    "forename", "middle_names", "surname", "dob", "expected_dob", "sex", "nhs_number", "upn", "postcode", "address",
+    "forename", "middle_names", "surname", "dob", "expected_dob", "sex", "nhs_number", "upn", "alt_id", "postcode",
+    "address",
 )  # fmt: skip
 SIDES = ("_l", "_r")
 PAIR_KEYS = ["source_system_l", "source_id_l", "source_system_r", "source_id_r"]

@@ -21,8 +21,8 @@ from reconcile.matching.rules import Rules
 KEY_COMPARISON = {
     "dob": "dob", "dob_year": "dob", "dob_ym": "dob", "forename": "forename", "forename_phonetic": "forename",
     "forename_initial": "forename", "forenames": "forename", "surname": "surname", "surname_phonetic": "surname",
-    "nhs": "nhs", "upn": "upn", "postcode": "address", "pc_sector": "address", "pc_district": "address",
-    "pc_area": "address", "sex": "sex", "address": "address",
+    "nhs": "nhs", "upn": "upn", "alt_id": "alt_id", "postcode": "address", "pc_sector": "address",
+    "pc_district": "address", "pc_area": "address", "sex": "sex", "address": "address",
 }  # fmt: skip
 LABEL_PSEUDO_COUNT = 50.0  # how many known matches EM's estimate is worth when the two are blended
 # Fewer known matches than this (pairs sharing an identifier, or reviewers' MATCHes) teach nothing reliable:
@@ -134,7 +134,7 @@ def expectation_maximisation(
         p = odds / (1 + odds)
         weighted = counts * p
         new_lam = float(weighted.sum() / counts.sum())
-        new_m = {k: _weighted_shares(patterns[:, i], weighted, len(LEVELS[k])) for i, k in enumerate(free)}
+        new_m = {k: _weighted_shares(patterns[:, i], weighted, default_m(k)) for i, k in enumerate(free)}
         change = max(abs(new_lam - lam), *(np.abs(new_m[k] - m[k]).max() for k in free))
         m, lam = new_m, min(max(new_lam, 1e-6), 1 - 1e-6)
         if change < tolerance:
@@ -177,9 +177,12 @@ def _floored(shares: np.ndarray) -> np.ndarray:
     return raised / raised.sum()
 
 
-def _weighted_shares(levels: np.ndarray, weights: np.ndarray, size: int) -> np.ndarray:
+def _weighted_shares(levels: np.ndarray, weights: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """Shares of matches per level, with the prior worth one pair: a field (an alt_id held by few records)
+    that EM's blocks hardly see keeps 'matches mostly agree', instead of even shares that would make a
+    shared identifier count against a match."""
     present = levels != MISSING
-    counted = np.bincount(levels[present], weights=weights[present], minlength=size) + 1e-3
+    counted = np.bincount(levels[present], weights=weights[present], minlength=len(prior)) + prior
     return counted / counted.sum()
 
 
