@@ -467,7 +467,7 @@ def demo(out: Path, people: int, seed: int) -> None:
     click.echo(f"wrote two legacy systems for {people} people to {out}/ (lcs.db, mosaic.db, truth.db)")
     click.echo(f"config: {files.config}\n")
     config = load_config(files.config)
-    outcome = _run_all(config, full=False, quiet=False)
+    outcome = _run_all(config, full=False, quiet=False, report_line=False)
     _check_against_truth(config, files.truth)
     click.echo(f"report: {outcome.report}")
 
@@ -490,7 +490,7 @@ def model(markdown: bool) -> None:
             )
 
 
-def _run_all(config: Any, *, full: bool, quiet: bool, log_file: Path | None = None) -> Any:
+def _run_all(config: Any, *, full: bool, quiet: bool, log_file: Path | None = None, report_line: bool = True) -> Any:
     from reconcile.progress import LineProgress, TerminalProgress
     from reconcile.run import Silent, run
 
@@ -503,7 +503,8 @@ def _run_all(config: Any, *, full: bool, quiet: bool, log_file: Path | None = No
         click.echo("risk flags:\n" + outcome.flags.to_string(index=False) + "\n")
         click.echo(f"run {outcome.run_id} published to {config.target_url().render_as_string(hide_password=True)}")
     _echo_verdict(outcome.verdict)
-    click.echo(f"report: {outcome.report}")
+    if report_line:
+        click.echo(f"report: {outcome.report}")
     return outcome
 
 

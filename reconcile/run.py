@@ -153,7 +153,8 @@ def _match_step(work: Config, outcome: RunOutcome, progress: Progress, full: boo
 
     summary = match(work, run_id=outcome.run_id)
     outcome.mode = getattr(summary, "mode", "full")
-    return {k: v for k, v in vars(summary).items() if isinstance(v, int)}
+    counts = {k: v for k, v in vars(summary).items() if isinstance(v, int)}
+    return counts | {"field_conflicts": sum(summary.conflicts_by_field.values())}
 
 
 def _validate_step(work: Config, outcome: RunOutcome, progress: Progress, full: bool, today: date | None) -> dict:
