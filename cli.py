@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +104,9 @@ def extract(config_path: Path, quiet: bool) -> None:
     """
     from reconcile.config import load_config
 
-    _run_extract(load_config(config_path), quiet)
+    config = load_config(config_path)
+    with _target_lock(config):
+        _run_extract(config, quiet)
 
 
 @cli.command()
@@ -118,7 +122,9 @@ def match(config_path: Path) -> None:
     """
     from reconcile.config import load_config
 
-    _run_match(load_config(config_path))
+    config = load_config(config_path)
+    with _target_lock(config):
+        _run_match(config)
 
 
 @cli.command()
@@ -220,9 +226,11 @@ def review_import(file: Path, config_path: Path, reviewer: str | None) -> None:
     from reconcile.config import load_config
     from reports.review_import import import_review
 
-    engine = _matched_target(load_config(config_path))
+    config = load_config(config_path)
+    engine = _matched_target(config)
     try:
-        summary = import_review(engine, file, reviewer)
+        with _target_lock(config):
+            summary = import_review(engine, file, reviewer)
     finally:
         engine.dispose()
     counts = ", ".join(f"{n} {code}" for code, n in sorted(summary.stored.items())) or "none"
@@ -266,7 +274,9 @@ def validate(config_path: Path, data_docs: Path | None) -> None:
     """
     from reconcile.config import load_config
 
-    _run_validate(load_config(config_path), data_docs)
+    config = load_config(config_path)
+    with _target_lock(config):
+        _run_validate(config, data_docs)
 
 
 @cli.command()
@@ -488,6 +498,17 @@ def model(markdown: bool) -> None:
             click.echo(
                 f"  {col.name:<18} {col.type:<9}{'required ' if col.required else '         '}{col.meaning}{codes}"
             )
+
+
+@contextmanager
+def _target_lock(config: Any) -> Iterator[None]:
+    """Commands that write to the target wait for no one: while a run holds it they refuse, naming it,
+    because the run's atomic publish would silently replace whatever they wrote."""
+    from reconcile.extract import new_run_id
+    from reconcile.run_lock import run_lock
+
+    with run_lock(config.target_url(), new_run_id()):
+        yield
 
 
 def _run_all(config: Any, *, full: bool, quiet: bool, log_file: Path | None = None, report_line: bool = True) -> Any:

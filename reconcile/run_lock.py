@@ -51,12 +51,15 @@ class Holder:
 def run_lock(url: URL, run_id: str) -> Iterator[Holder]:
     """Hold the target's run lock for the block, or raise RunLocked naming who holds it."""
     me = Holder.me(run_id)
+    database = url.database or ""
     if url.get_backend_name() == "postgresql":
         with _advisory_lock(url, me):
             yield me
-    else:
-        with _file_lock(Path(url.database or "reconcile.db"), me):
+    elif url.get_backend_name() == "sqlite" and database not in ("", ":memory:") and not database.startswith("file:"):
+        with _file_lock(Path(database), me):
             yield me
+    else:  # `reconcile run` refuses other targets, so no run can be holding one
+        yield me
 
 
 def _refusal(holder: str) -> RunLocked:

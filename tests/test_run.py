@@ -293,3 +293,14 @@ def test_a_query_failing_mid_stream_aborts_before_publishing(demo_folder, tmp_pa
     assert result.exit_code == 3
     assert "source 'broken'" in result.output and "read failed" in result.output
     assert _fingerprint(url) == published
+
+
+@pytest.mark.parametrize("command", ["extract", "match", "validate"])
+def test_steps_that_write_refuse_while_a_run_holds_the_target(demo_folder, tmp_path, command):
+    """A run's atomic publish would silently replace what they wrote, so they refuse instead."""
+    folder = _fresh_copy(demo_folder, tmp_path)
+    config = folder / "reconcile.yaml"
+    with run_lock(load_config(config).target_url(), "NIGHTLY"):
+        result = CliRunner().invoke(cli, [command, "--config", str(config)])
+    assert result.exit_code == 3 and "NIGHTLY" in result.output
+    assert not (folder / "reconcile.db").exists(), "nothing was written"
