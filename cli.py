@@ -91,6 +91,14 @@ config_option = click.option(
 )
 
 
+mask_option = click.option(
+    "--mask-pii",
+    is_flag=True,
+    help="Initials, year of birth and postcode district only, for wider circulation (NHS numbers, UPNs, "
+    "addresses hidden).",
+)
+
+
 @cli.command()
 @config_option
 @click.option("-q", "--quiet", is_flag=True, help="Print only the run ID.")
@@ -181,9 +189,7 @@ def review() -> None:
     default=None,
     help="The file to write  [default: review_queue.<format> beside the config].",
 )
-@click.option(
-    "--mask-pii", is_flag=True, help="Initials, year of birth and postcode district only, for wider circulation."
-)
+@mask_option
 def review_export(config_path: Path, fmt: str, out: Path | None, mask_pii: bool) -> None:
     """Write the review queue for reviewers to decide, one pair per row.
 
@@ -418,11 +424,7 @@ def runs(config_path: Path, limit: int, as_json: bool) -> None:
     default=None,
     help="Folder for the report  [default: reports/ beside the config]; created owner-only if missing.",
 )
-@click.option(
-    "--mask-pii",
-    is_flag=True,
-    help="Show initials, year of birth and postcode district only (NHS numbers, UPNs, addresses hidden).",
-)
+@mask_option
 @click.option(
     "--max-rows",
     type=click.IntRange(min=1),
