@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +91,14 @@ config_option = click.option(
 )
 
 
+mask_option = click.option(
+    "--mask-pii",
+    is_flag=True,
+    help="Initials, year of birth and postcode district only, for wider circulation (NHS numbers, UPNs, "
+    "addresses hidden).",
+)
+
+
 @cli.command()
 @config_option
 @click.option("-q", "--quiet", is_flag=True, help="Print only the run ID.")
@@ -102,7 +112,9 @@ def extract(config_path: Path, quiet: bool) -> None:
     """
     from reconcile.config import load_config
 
-    _run_extract(load_config(config_path), quiet)
+    config = load_config(config_path)
+    with _target_lock(config):
+        _run_extract(config, quiet)
 
 
 @cli.command()
@@ -121,7 +133,9 @@ def match(config_path: Path, full: bool) -> None:
     """
     from reconcile.config import load_config
 
-    _run_match(load_config(config_path), full=full)
+    config = load_config(config_path)
+    with _target_lock(config):
+        _run_match(config, full=full)
 
 
 @cli.command()
@@ -152,6 +166,104 @@ def export(config_path: Path, fmt: str, out: Path) -> None:
     click.echo(f"wrote these files and manifest.json to {out}/")
 
 
+@cli.group()
+def review() -> None:
+    """Clerical review: send the review queue to reviewers and record their decisions.
+
+    \b
+    The round trip:
+      1. reconcile review export            writes review_queue.xlsx beside the config
+      2. reviewers fill decision (MATCH, NOT_MATCH or UNSURE), reviewer and note
+      3. reconcile review import FILE       checks every row, stores the decisions
+      4. reconcile match                    honours them: MATCH links the pair,
+                                            NOT_MATCH keeps it apart, UNSURE waits
+    Decisions are kept in review_decision; the latest per pair wins.
+    """
+
+
+@review.command("export")
+@config_option
+@click.option(
+    "--format", "fmt", type=click.Choice(["xlsx", "csv"]), default="xlsx", show_default=True, help="File format."
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The file to write  [default: review_queue.<format> beside the config].",
+)
+@mask_option
+def review_export(config_path: Path, fmt: str, out: Path | None, mask_pii: bool) -> None:
+    """Write the review queue for reviewers to decide, one pair per row.
+
+    Each row holds the pair's review_id, three empty columns to fill in
+    (decision: MATCH, NOT_MATCH or UNSURE; reviewer; note), the match
+    probability, the comparisons that moved the score most, and both records
+    field by field. In Excel the decision column has a drop-down. The file
+    holds personal data and is readable by its owner only; --mask-pii cuts
+    each record down for wider circulation, and still imports.
+    """
+    from reconcile.config import load_config
+    from reports.review_file import export_review
+
+    config = load_config(config_path)
+    path = out or config.base_dir / f"review_queue.{fmt}"
+    engine = _matched_target(config)
+    try:
+        pairs = export_review(engine, path, fmt, mask=mask_pii)
+    finally:
+        engine.dispose()
+    click.echo(f"wrote {pairs} pairs for review to {path} (readable by its owner only)")
+    click.echo(f"fill in decision, reviewer and note, then run: reconcile review import {path}")
+
+
+@review.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@config_option
+@click.option("--reviewer", default=None, help="Reviewer recorded for rows whose reviewer cell is empty.")
+def review_import(file: Path, config_path: Path, reviewer: str | None) -> None:
+    """Check a filled-in review file and store its decisions.
+
+    FILE is the .xlsx or .csv that `reconcile review export` wrote, partly or
+    wholly filled in. Rows without a decision are skipped. decision is MATCH,
+    NOT_MATCH or UNSURE, in any case. Every row is checked against the review
+    queue; if any row is wrong (an unknown pair, edited record keys, a bad
+    decision code, no reviewer) all problems are listed by row number and
+    nothing is stored. Valid decisions are appended to review_decision with the
+    reviewer, the time and the file name; run `reconcile match` to apply them.
+    """
+    from reconcile.config import load_config
+    from reports.review_import import import_review
+
+    config = load_config(config_path)
+    engine = _matched_target(config)
+    try:
+        with _target_lock(config):
+            summary = import_review(engine, file, reviewer)
+    finally:
+        engine.dispose()
+    counts = ", ".join(f"{n} {code}" for code, n in sorted(summary.stored.items())) or "none"
+    click.echo(f"stored {sum(summary.stored.values())} decisions from {file.name}: {counts}")
+    click.echo(f"skipped {summary.skipped} rows without a decision, {summary.unchanged} already stored as they are")
+    if summary.stored:
+        click.echo("run `reconcile match` to apply them")
+
+
+def _matched_target(config: Any) -> Any:
+    """The target engine, once a match run has published a review queue to work on."""
+    import sqlalchemy as sa
+
+    from reconcile.store import PERSON_XREF, connect_target
+
+    engine = connect_target(config.target_url())
+    with engine.connect() as conn:
+        matched = conn.execute(sa.select(PERSON_XREF.c.run_id).limit(1)).first() is not None
+    if not matched:
+        engine.dispose()
+        raise ReconcileError("the target holds no match run, so no review queue. Fix: run `reconcile match` first.")
+    return engine
+
+
 @cli.command()
 @config_option
 @click.option(
@@ -171,7 +283,9 @@ def validate(config_path: Path, data_docs: Path | None) -> None:
     """
     from reconcile.config import load_config
 
-    _run_validate(load_config(config_path), data_docs)
+    config = load_config(config_path)
+    with _target_lock(config):
+        _run_validate(config, data_docs)
 
 
 @cli.command()
@@ -244,6 +358,98 @@ def gate(config_path: Path, max_critical: int | None, max_high: int | None, as_j
     return result.exit_code
 
 
+@cli.command("run")
+@config_option
+@click.option("--full", is_flag=True, help="Rebuild everything instead of only what changed since the last run.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the gate's verdict.")
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="JSON-lines log of counts and timings  [default: logs/reconcile-runs.jsonl beside the config].",
+)
+def run_command(config_path: Path, full: bool, quiet: bool, log_file: Path | None) -> int:
+    """The nightly job: extract, match, validate and gate, published at once.
+
+    \b
+    Steps publish into a private copy of the target, which replaces the
+    target in one atomic step only when every step has succeeded: a run
+    that fails or is killed (even by SIGKILL or a power cut) leaves the
+    last published results exactly as they were. A second run against the
+    same target refuses at once and names the one running. Every run,
+    failed or not, is recorded in run_log (`reconcile runs`).
+
+    \b
+    Exit codes: the gate's (0 pass, 1 warnings only, 2 fail), or 3 on any
+    error, in which case nothing was published.
+    """
+    from reconcile.config import load_config
+
+    return _run_all(load_config(config_path), full=full, quiet=quiet, log_file=log_file).exit_code
+
+
+@cli.command()
+@config_option
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="How many runs to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON, steps included.")
+def runs(config_path: Path, limit: int, as_json: bool) -> None:
+    """List recent runs from run_log, newest first: status, mode, gate and time taken."""
+    import json
+
+    from reconcile.config import load_config
+    from reconcile.run import recent_runs
+    from reconcile.store import connect_target
+
+    engine = connect_target(load_config(config_path).target_url())
+    try:
+        rows = recent_runs(engine, limit)
+    finally:
+        engine.dispose()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    if not rows:
+        click.echo("no runs recorded yet. Run `reconcile run` to make one.")
+        return
+    for row in rows:
+        took = (row["finished_at"] - row["started_at"]).total_seconds() if row["finished_at"] else None
+        click.echo(
+            f"{row['run_id']}  {row['status']:<10} {row['mode']:<11} gate {row['gate_verdict'] or '-':<13} "
+            f"{'' if took is None else f'{took:.1f} s':<9} {row['error'] or ''}".rstrip()
+        )
+
+
+@cli.command()
+@config_option
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the report  [default: reports/ beside the config]; created owner-only if missing.",
+)
+@mask_option
+@click.option(
+    "--max-rows",
+    type=click.IntRange(min=1),
+    default=500,
+    show_default=True,
+    help="Rows of each long table held in the page; every row is in the CSV files beside it.",
+)
+def report(config_path: Path, out: Path | None, mask_pii: bool, max_rows: int) -> None:
+    """Write the run's report: one self-contained HTML file, opened with no network.
+
+    Summary (loads, masters, links across systems, duplicates, split families,
+    review queue, risk flags, the gate's verdict, the trend over earlier runs),
+    charts, and searchable, sortable tables of risk flags, the review queue,
+    conflicts and rejected rows. Long tables show their first --max-rows rows
+    and link to CSV files, all rows, in <report>_files/ beside the page. Every
+    file is owner-only. Prints the report's path.
+    """
+    from reconcile.config import load_config
+
+    _run_report(load_config(config_path), out, mask_pii, max_rows)
+
+
 @cli.command()
 @click.option(
     "--out",
@@ -265,31 +471,20 @@ def demo(out: Path, people: int, seed: int) -> None:
 
     Writes lcs.db (laid out like Liquidlogic), mosaic.db (laid out like Mosaic),
     truth.db (who is really who) and a reconcile.yaml for them into --out, then
-    runs everything the toolkit can do on them.
+    does what the nightly job does (`reconcile run`) and scores the matching
+    against the truth. The demo exits 0 whatever the gate says: its data is
+    made to hold the problems the gate exists to catch.
     """
     from reconcile.config import load_config
     from reconcile.synthetic import write_demo
 
     files = write_demo(out, people=people, seed=seed)
     click.echo(f"wrote two legacy systems for {people} people to {out}/ (lcs.db, mosaic.db, truth.db)")
-    click.echo(f"config: {files.config}")
+    click.echo(f"config: {files.config}\n")
     config = load_config(files.config)
-    _run_extract(config, quiet=False)
-    click.echo("")
-    _run_match(config)
+    outcome = _run_all(config, full=False, quiet=False, report_line=False)
     _check_against_truth(config, files.truth)
-    click.echo("")
-    _run_validate(config)
-    import sqlalchemy as sa
-
-    from reconcile.gate import judge
-
-    engine = sa.create_engine(config.target_url())
-    try:
-        limits = config.validation.gate
-        _echo_verdict(judge(engine, limits.max_critical, limits.max_high))
-    finally:
-        engine.dispose()
+    click.echo(f"report: {outcome.report}")
 
 
 @cli.command()
@@ -308,6 +503,35 @@ def model(markdown: bool) -> None:
             click.echo(
                 f"  {col.name:<18} {col.type:<9}{'required ' if col.required else '         '}{col.meaning}{codes}"
             )
+
+
+@contextmanager
+def _target_lock(config: Any) -> Iterator[None]:
+    """Commands that write to the target wait for no one: while a run holds it they refuse, naming it,
+    because the run's atomic publish would silently replace whatever they wrote."""
+    from reconcile.extract import new_run_id
+    from reconcile.run_lock import run_lock
+
+    with run_lock(config.target_url(), new_run_id()):
+        yield
+
+
+def _run_all(config: Any, *, full: bool, quiet: bool, log_file: Path | None = None, report_line: bool = True) -> Any:
+    from reconcile.progress import LineProgress, TerminalProgress
+    from reconcile.run import Silent, run
+
+    progress = Silent() if quiet else TerminalProgress() if sys.stdout.isatty() else LineProgress()
+    outcome = run(config, full=full, progress=progress, log_file=log_file)
+    if not quiet:
+        from reports.load_summary import format_counts
+
+        click.echo("\n" + format_counts(outcome.loads) + "\n")
+        click.echo("risk flags:\n" + outcome.flags.to_string(index=False) + "\n")
+        click.echo(f"run {outcome.run_id} published to {config.target_url().render_as_string(hide_password=True)}")
+    _echo_verdict(outcome.verdict)
+    if report_line:
+        click.echo(f"report: {outcome.report}")
+    return outcome
 
 
 def _run_extract(config: Any, quiet: bool) -> None:
@@ -356,6 +580,13 @@ def _run_validate(config: Any, data_docs: Path | None = None) -> None:
     click.echo(summary.flags.to_string(index=False))
     if summary.data_docs_index is not None:
         click.echo(f"data docs: {summary.data_docs_index}")
+
+
+def _run_report(config: Any, out: Path | None = None, mask: bool = False, max_rows: int | None = None) -> None:
+    from reports.html_report import write_report
+
+    rows = {} if max_rows is None else {"max_rows": max_rows}
+    click.echo(f"report: {write_report(config, out, mask=mask, **rows)}")
 
 
 def _echo_verdict(result: Any) -> None:

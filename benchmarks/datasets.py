@@ -55,6 +55,7 @@ def _febrl_persons(raw: pd.DataFrame, source_system: str) -> pd.DataFrame:
             "dob": raw["date_of_birth"].map(_iso_date).to_numpy(),
             "postcode": raw["postcode"].to_numpy(),
             "address": address,
+            "alt_id": raw["soc_sec_id"].to_numpy(),  # names one person, with no check digit: what alt_id is for
         }
     )
 
@@ -68,7 +69,7 @@ def _febrl_truth(persons: pd.DataFrame) -> pd.DataFrame:
     return truth[TRUTH_COLUMNS]
 
 
-FEBRL_NOTE = "FEBRL soc_sec_id has no canonical column and is left out for both engines."
+FEBRL_NOTE = "FEBRL soc_sec_id is given to both engines as alt_id."
 
 
 def febrl4() -> Dataset:

@@ -66,6 +66,8 @@ def prepare(persons: pd.DataFrame) -> pd.DataFrame:
         out["nhs_number"] = nhs.where(nhs.str.len() == 10)
     if "upn" in persons:
         out["upn"] = _text(persons["upn"], r"[^A-Z0-9]", case="upper")
+    if "alt_id" in persons:
+        out["alt_id"] = _text(persons["alt_id"], r"[^A-Z0-9]", case="upper")
     if "postcode" in persons:
         out["postcode"] = _postcode(persons["postcode"])
     if "address" in persons:
@@ -133,7 +135,7 @@ def location(frame: pd.DataFrame) -> list[Any]:
 
 
 def comparisons(frame: pd.DataFrame) -> list[Any]:
-    """Names (Jaro-Winkler levels, TF on exact), dob, location, then exact sex and identifiers."""
+    """Names (Jaro-Winkler levels, TF on exact), dob, location, exact sex and identifiers, alt_id within 1 edit."""
     import splink.comparison_library as cl
 
     has = set(frame.columns)
@@ -141,7 +143,9 @@ def comparisons(frame: pd.DataFrame) -> list[Any]:
     if "dob" in has:
         found.append(cl.DateOfBirthComparison("dob", input_is_string=True, datetime_format="%Y-%m-%d"))
     found += location(frame)
-    return found + [cl.ExactMatch(c) for c in ("sex", "nhs_number", "upn") if c in has]
+    found += [cl.ExactMatch(c) for c in ("sex", "nhs_number", "upn") if c in has]
+    # No check digit to catch a keying slip, so one edit is a level of its own, as in our engine.
+    return found + ([cl.LevenshteinAtThresholds("alt_id", [1])] if "alt_id" in has else [])
 
 
 def blocking_rules(frame: pd.DataFrame) -> list[Any]:
@@ -155,6 +159,7 @@ def blocking_rules(frame: pd.DataFrame) -> list[Any]:
         *[("postcode", c) for c in ("forename", "surname")],
         ("nhs_number",),
         ("upn",),
+        ("alt_id",),
     ]
     return [block_on(*cols) for cols in wanted if has.issuperset(cols)]
 
@@ -163,7 +168,7 @@ def deterministic_rules(frame: pd.DataFrame) -> list[Any]:
     """Rules that admit almost no false matches, for the prior: full name and dob, or a shared identifier."""
     from splink import block_on
 
-    wanted = [("forename", "surname", "dob"), ("nhs_number", "dob"), ("upn", "dob")]
+    wanted = [("forename", "surname", "dob"), ("nhs_number", "dob"), ("upn", "dob"), ("alt_id", "dob")]
     return [block_on(*cols) for cols in wanted if set(frame.columns).issuperset(cols)]
 
 
@@ -230,15 +235,16 @@ def describe() -> dict[str, Any]:
         "predict_threshold_match_probability": PREDICT_THRESHOLD,
         "cluster_threshold_match_probability": CLUSTER_THRESHOLD,
         "prior": f"estimate_probability_two_random_records_match(recall={PRIOR_RECALL}) on full name + dob, "
-        "and nhs_number + dob, upn + dob where present",
+        "and nhs_number + dob, upn + dob, alt_id + dob where present",
         "u": f"estimate_u_using_random_sampling(max_pairs={U_MAX_PAIRS:.0e}, seed=run seed)",
         "m": "EM on block_on(dob), then on block_on(forename, surname)",
         "comparisons": "NameComparison on forename, middle_names, surname; DateOfBirthComparison(input_is_string); "
         "postcode (UK: full/sector/district, else exact with TF/levenshtein 1) and address (exact with TF, "
         f"Jaro-Winkler {'/'.join(map(str, ADDRESS_JARO_WINKLER))}) as one comparison for household data, two "
-        "otherwise; ExactMatch on sex, nhs_number, upn; each only where the column holds data",
+        "otherwise; ExactMatch on sex, nhs_number, upn; LevenshteinAtThresholds(alt_id, [1]) (exact / 1 edit / else); "
+        "each only where the column holds data",
         "blocking": "dob+surname, dob+forename, dob+postcode, forename+surname, postcode+forename, "
-        "postcode+surname, nhs_number, upn (where present)",
+        "postcode+surname, nhs_number, upn, alt_id (where present)",
         "summary": [
             f"Splink: predict at p>={PREDICT_THRESHOLD}, clusters = connected components of edges at "
             f"p>={CLUSTER_THRESHOLD}; DuckDB uses every core, our engine what it chooses.",

@@ -109,11 +109,19 @@ class ValidationSpec(_Strict):
     gate: GateSpec = GateSpec()
 
 
+class RunSpec(_Strict):
+    """`reconcile run`: how often to retry a source that cannot be reached (connection errors only)."""
+
+    retries: int = Field(default=2, ge=0)
+    retry_backoff_seconds: float = Field(default=5.0, ge=0)  # doubles after each retry
+
+
 class Config(_Strict):
     target: str = DEFAULT_TARGET
     sources: dict[str, SourceSpec]
     matching: MatchingSpec | None = None
     validation: ValidationSpec = ValidationSpec()
+    run: RunSpec = RunSpec()
     _path: Path = PrivateAttr(default=Path("reconcile.yaml"))
 
     @property

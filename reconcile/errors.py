@@ -22,3 +22,4 @@ class SourceError(ReconcileError):
         super().__init__(f"{where}: {step} failed: {detail}")
         self.source = source
         self.entity = entity
+        self.step = step

@@ -17,15 +17,18 @@ import pandas as pd
 import sqlalchemy as sa
 
 from reconcile.config import Config
+from reconcile.decisions import latest_decisions
 from reconcile.errors import ReconcileError
 from reconcile.extract import new_run_id
 from reconcile.masters import conflicts, survive
 from reconcile.masters.activity import create_activity_view
-from reconcile.masters.families import household_links, master_families, master_relationships, split_families
+from reconcile.masters.families import household_links, master_families, master_relationships
+from reconcile.masters.linkage import linkage
 from reconcile.matching import MatchResult, load_rules, match_people
 from reconcile.matching.comparisons import COMPARISONS
 from reconcile.matching.constraints import FLAGS
 from reconcile.matching.master_ids import assign
+from reconcile.matching.pipeline import DECISION_COLUMNS
 from reconcile.store import (
     CANONICAL,
     FAMILY_ID_HISTORY,
@@ -73,22 +76,25 @@ def match(config: Config, run_id: str | None = None, *, full: bool = False, reus
     from reconcile import match_incremental
 
     run_id = run_id or new_run_id()
-    rules = load_rules(_rules_path(config))
+    rules = load_rules(rules_path(config))
     engine = connect_target(config.target_url())
     try:
         persons = read_table(engine, CANONICAL["person"])
         if persons.empty:
             raise ReconcileError("no person records in the target. Fix: run `reconcile extract` first.")
         relationships = read_table(engine, CANONICAL["relationship"])
+        decisions = _decisions(engine, persons)
         plan = match_incremental.plan(engine, rules)
         why = "asked for (--full)" if full else plan.why
         if plan.model is not None and not full:
-            summary = match_incremental.run(engine, run_id, rules, plan, persons, relationships)
+            summary = match_incremental.run(engine, run_id, rules, plan, persons, relationships, decisions)
             if summary is not None:
                 return summary
             why = "most records changed since the last run"
-        result = match_people(persons, relationships, rules, model=plan.model if full and reuse_model else None)
-        masters, history = assign(result.clusters, read_table(engine, PERSON_XREF), _issued(engine, MASTER_ID_HISTORY))
+        model = plan.model if full and reuse_model else None
+        result = match_people(persons, relationships, rules, decisions=decisions, model=model)
+        previous = read_table(engine, PERSON_XREF)
+        masters, history = assign(result.clusters, previous, _issued(engine, MASTER_ID_HISTORY), decisions)
         frames = _outputs(result, masters, rules.thresholds.keep_pairs)
         xref = frames["person_xref"].rename(columns={"source_id": "person_id"})
         frames["master_person"], frames["master_person_provenance"] = survive(persons, xref, rules.survivorship)
@@ -122,10 +128,28 @@ def match(config: Config, run_id: str | None = None, *, full: bool = False, reus
     return summary
 
 
-def _rules_path(config: Config) -> Path | None:
+def rules_path(config: Config) -> Path | None:
+    """The config's matching rules file, or None for the packaged defaults (the report reads its thresholds)."""
     if config.matching and config.matching.rules:
         return config.base_dir / config.matching.rules
     return None
+
+
+def _decisions(engine: sa.Engine, persons: pd.DataFrame) -> pd.DataFrame:
+    """The latest reviewer decision per pair whose two records are still loaded, as match_people takes them."""
+    latest = latest_decisions(engine)
+    if latest.empty:
+        return pd.DataFrame(columns=DECISION_COLUMNS)
+    decisions = latest.rename(columns={"source_id_l": "person_id_l", "source_id_r": "person_id_r"})[DECISION_COLUMNS]
+    loaded = pd.MultiIndex.from_frame(persons[["source_system", "person_id"]].astype(str))
+    present = np.ones(len(decisions), dtype=bool)
+    for side in ("l", "r"):
+        keys = decisions[[f"source_system_{side}", f"person_id_{side}"]].astype(str)
+        present &= pd.MultiIndex.from_frame(keys).isin(loaded)
+    if not present.all():
+        log.warning("review decisions: %d on records no longer loaded, ignored", int((~present).sum()))
+    log.info("review decisions: %d on loaded records", int(present.sum()))
+    return decisions[present].reset_index(drop=True)
 
 
 def _issued(engine: sa.Engine, history: sa.Table) -> set[str]:
@@ -174,18 +198,17 @@ def summarise(
     family: pd.DataFrame,
     conflict: pd.DataFrame,
 ) -> MatchSummary:
-    """Counts over the whole published crosswalk (`xref`: source_system, master_id per record)."""
-    systems = xref.groupby("master_id")["source_system"].nunique()
-    per_system = xref.groupby(["master_id", "source_system"]).size()
+    """Counts over the whole published crosswalk (`xref`: source_system, person_id, master_id per record)."""
+    figures = linkage(xref, family)
     return MatchSummary(
         run_id=run_id,
-        records=len(xref),
-        masters=int(xref["master_id"].nunique()),
-        linked_across_systems=int((systems > 1).sum()),
-        duplicates_within_system=int((per_system - 1).sum()),
+        records=figures.records,
+        masters=figures.masters,
+        linked_across_systems=figures.linked_across_systems,
+        duplicates_within_system=figures.duplicates_within_system,
         review_queue=review_queue,
         id_changes=int(history["records"].sum()) if len(history) else 0,
-        families=int(family["family_id"].nunique()) if len(family) else 0,
-        families_split=split_families(family, xref),
+        families=figures.families,
+        families_split=figures.families_split,
         conflicts_by_field=conflict["field"].value_counts().sort_index().to_dict() if len(conflict) else {},
     )

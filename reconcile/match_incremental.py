@@ -111,6 +111,7 @@ def run(
     plan: Plan,
     persons: pd.DataFrame,
     relationships: pd.DataFrame,
+    decisions: pd.DataFrame | None = None,
 ) -> MatchSummary | None:
     """The night's match, published; None when so much changed that a full run should be made instead."""
     from reconcile.match import XREF_COLUMNS, _issued, pair_outputs, summarise
@@ -125,16 +126,16 @@ def run(
     if moved > MAX_CHANGED_SHARE * max(len(persons), 1):
         return None
     old_pairs = _read(engine, MATCH_PAIR, [*PAIR_KEY, "match_probability", "reason"])
-    stored_oversized = json.loads(plan.stored["oversized_blocks"])
     cached = records_from_parquet(plan.stored["records"])
+    oversized = json.loads(plan.stored["oversized_blocks"])
     rm = match_changes(
-        persons, relationships, rules, plan.model, previous_keys, old_pairs, touched, stored_oversized, cached=cached
+        persons, relationships, rules, plan.model, previous_keys, old_pairs, touched, oversized, decisions, cached
     )
 
     std_keys = record_keys(rm.std["source_system"], rm.std["person_id"])
     redone = std_keys[rm.affected].append(rm.deleted)
     involved = previous_keys.isin(redone)
-    masters, history = assign(rm.clusters, previous[involved], _issued(engine, MASTER_ID_HISTORY))
+    masters, history = assign(rm.clusters, previous[involved], _issued(engine, MASTER_ID_HISTORY), decisions)
     xref = rm.clusters.rename(columns={"person_id": "source_id"}).assign(master_id=masters.to_numpy())[XREF_COLUMNS]
     whole = pd.concat([previous.loc[~involved, XREF_COLUMNS], xref], ignore_index=True)
     by_rid = pd.Series(whole["master_id"].to_numpy(), index=record_keys(whole["source_system"], whole["source_id"]))

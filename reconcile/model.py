@@ -63,6 +63,12 @@ PERSON = Entity(
         Column("sex", "code", "Recorded sex.", codes=SEX_CODES),
         Column("nhs_number", "text", "NHS number as recorded; check digits are judged later, not here."),
         Column("upn", "text", "Unique Pupil Number as recorded."),
+        Column(
+            "alt_id",
+            "text",
+            "Another identifier that names one person wherever it is held (for example a Unique Learner Number, "
+            "National Insurance number or Home Office reference); never a family or case reference.",
+        ),
         Column("postcode", "text", "Postcode of the current address."),
         Column("address", "text", "Current address, one line."),
         Column("ethnicity", "text", "Ethnicity code or description as recorded."),

@@ -39,7 +39,7 @@ def private_sqlite(url: URL) -> None:
 # What `--mask-pii` leaves of a person: initials, year of birth and postcode district, for wider circulation.
 _INITIALS = ("forename", "middle_names", "surname")
 _YEARS = ("dob", "expected_dob")
-_HIDDEN = ("nhs_number", "upn", "address", "ethnicity", "death_date")
+_HIDDEN = ("nhs_number", "upn", "alt_id", "address", "ethnicity", "death_date")
 
 
 def mask_pii(frame: pd.DataFrame, suffixes: tuple[str, ...] = ("",)) -> pd.DataFrame:
@@ -67,4 +67,4 @@ def _masked(base: str, values: pd.Series) -> pd.Series:
 
 
 def _initials(name: object) -> str:
-    return " ".join(f"{part[0].upper()}." for part in str(name).split() if part)
+    return " ".join(f"{part[0].upper()[0]}." for part in str(name).split() if part)  # ß upper-cases to SS

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.dialects.mysql import LONGBLOB, LONGTEXT
+from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import URL, Engine
 
 from reconcile.model import ENTITIES, SURVIVING_FIELDS, Column, Entity
@@ -237,6 +237,20 @@ REVIEW_QUEUE = sa.Table(
     sa.Column("run_id", sa.String(40), nullable=False),
 )  # fmt: skip
 
+# Reviewers' decisions on queued pairs: append-only, the latest per review_id wins. Microseconds on
+# MySQL/MariaDB too, so two imports within a second still have an order.
+REVIEW_DECISION = sa.Table(
+    "review_decision", metadata,
+    sa.Column("review_id", sa.String(24), nullable=False, index=True),
+    *_pair_keys(),
+    sa.Column("decision", sa.String(16), nullable=False),
+    sa.Column("reviewer", sa.String(128), nullable=False),
+    sa.Column("note", sa.Text()),
+    sa.Column("decided_at", sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb"), nullable=False),
+    sa.Column("file", sa.String(255), nullable=False),
+    sa.Column("run_id", sa.String(40), nullable=False),
+)  # fmt: skip
+
 MASTER_ID_HISTORY = sa.Table(
     "master_id_history", metadata,
     sa.Column("run_id", sa.String(40), nullable=False, index=True),
@@ -317,7 +331,7 @@ RECORD_CHANGE = sa.Table(
     sa.Index("ix_record_change_run", "run_id"),
 )
 
-LONG_TEXT = sa.Text().with_variant(LONGTEXT(), "mysql", "mariadb")  # MySQL's TEXT stops at 64 KB
+LONG_TEXT = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")  # MySQL's TEXT stops at 64 KB
 MATCH_MODEL = sa.Table(
     "match_model", metadata,
     sa.Column("run_id", sa.String(40), primary_key=True),
@@ -326,7 +340,7 @@ MATCH_MODEL = sa.Table(
     sa.Column("model", LONG_TEXT, nullable=False),  # JSON: m, u, prior, term frequencies, records
     sa.Column("oversized_blocks", LONG_TEXT, nullable=False),  # JSON: blocks blocking skipped, per rule
     # Parquet: every record as standardised, so a night re-standardises only what changed
-    sa.Column("records", sa.LargeBinary().with_variant(LONGBLOB(), "mysql", "mariadb")),
+    sa.Column("records", sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")),
 )  # fmt: skip
 
 
@@ -395,4 +409,24 @@ SOURCE_CHECK = sa.Table(
     sa.Column("element_count", sa.Integer()),
     sa.Column("unexpected_count", sa.Integer()),
     sa.Column("unexpected_percent", sa.Float()),
+)  # fmt: skip
+
+# One row per `reconcile run`, written outside the run's own publish so that a failed or killed
+# run is still accounted for. `steps` is JSON: [{"step", "seconds", "counts": {...}}, ...]; counts
+# and timings only, never personal data.
+RUN_LOG = sa.Table(
+    "run_log", metadata,
+    sa.Column("run_id", sa.String(40), primary_key=True),
+    sa.Column("started_at", sa.DateTime(), nullable=False),
+    sa.Column("finished_at", sa.DateTime()),
+    sa.Column("status", sa.String(16), nullable=False),  # running, succeeded, failed, abandoned
+    sa.Column("mode", sa.String(16), nullable=False),  # full or incremental
+    sa.Column("exit_code", sa.Integer()),
+    sa.Column("gate_verdict", sa.String(16)),  # pass, warn, fail; null if the run stopped before the gate
+    sa.Column("config_hash", sa.String(64), nullable=False),
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer(), nullable=False),
+    sa.Column("steps", sa.Text(), nullable=False),
+    sa.Column("error", sa.Text()),  # the failing step and error class; never the message, which may quote data
 )  # fmt: skip

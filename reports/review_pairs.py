@@ -15,7 +15,8 @@ from reconcile.privacy import mask_pii
 from reconcile.store import CANONICAL, MATCH_PAIR, REVIEW_QUEUE
 
 PERSON_FIELDS = (
-    "forename", "middle_names", "surname", "dob", "expected_dob", "sex", "nhs_number", "upn", "postcode", "address",
+    "forename", "middle_names", "surname", "dob", "expected_dob", "sex", "nhs_number", "upn", "alt_id", "postcode",
+    "address",
 )  # fmt: skip
 SIDES = ("_l", "_r")
 PAIR_KEYS = ["source_system_l", "source_id_l", "source_system_r", "source_id_r"]
@@ -49,7 +50,7 @@ def top_reasons(pairs: pd.DataFrame, top: int = TOP_REASONS) -> pd.Series:
     texts = []
     for row, picks in enumerate(order):
         parts = [
-            f"{COMPARISONS[k]} {_level_name(COMPARISONS[k], levels[row, k])} {weights[row, k]:+.1f}"
+            f"{COMPARISONS[k]} {level_name(COMPARISONS[k], levels[row, k])} {weights[row, k]:+.1f}"
             for k in picks
             if not np.isnan(weights[row, k]) and weights[row, k] != 0
         ]
@@ -57,7 +58,8 @@ def top_reasons(pairs: pd.DataFrame, top: int = TOP_REASONS) -> pd.Series:
     return pd.Series(texts, index=pairs.index, dtype=object)
 
 
-def _level_name(comparison: str, level: float) -> str:
+def level_name(comparison: str, level: float) -> str:
+    """A comparison level in words, e.g. 'exact' or 'missing', as the reasons and the report's waterfall name it."""
     if np.isnan(level) or level == MISSING:
         return "missing"
     return LEVELS[comparison][int(level)]

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,11 @@ from reconcile.config import Config, load_config
 TODAY = date(2026, 11, 1)
 POSTGRES_URL = os.environ.get("RECONCILE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MARIADB_URL = os.environ.get("RECONCILE_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test")
+CHROMIUM = os.environ.get("RECONCILE_TEST_CHROMIUM", "/usr/bin/chromium")  # Debian's package, as .ci/run installs
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]  # fmt: skip
 
 
 def write_config(folder: Path, data: dict) -> Path:
@@ -58,11 +64,15 @@ def reachable_server(url: str, label: str) -> sa.Engine:
             conn.execute(sa.text("SELECT 1"))
     except sa.exc.OperationalError:
         engine.dispose()
-        reason = f"{label} is not reachable at {sa.make_url(url).render_as_string(hide_password=True)}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; under CI=true this is a failure, not a skip")
-        pytest.skip(reason)
+        missing(f"{label} is not reachable at {sa.make_url(url).render_as_string(hide_password=True)}")
     return engine
+
+
+def missing(reason: str) -> NoReturn:
+    """Skip a test whose server or browser is not here; under CI=true that is a failure instead."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}; under CI=true this is a failure, not a skip")
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -77,6 +87,25 @@ def mariadb() -> Iterator[sa.Engine]:
     engine = reachable_server(MARIADB_URL, "MariaDB")
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def chromium(tmp_path_factory) -> Iterator[Any]:
+    """Headless Chromium with a fresh profile, driven over the DevTools protocol by Playwright (no browser download)."""
+    if not Path(CHROMIUM).is_file():
+        missing(f"Chromium is not installed at {CHROMIUM} (Debian: apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("playwright is not installed (pip install -e '.[dev]')")
+    with sync_playwright() as driver:
+        browser = driver.chromium.launch_persistent_context(
+            tmp_path_factory.mktemp("chromium-profile"), executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
@@ -64,7 +66,7 @@ def test_bad_usage_exits_3_not_2_which_means_a_failed_gate(runner):
     assert "No such option" in result.output
 
 
-@pytest.mark.parametrize("command", [[], ["extract"], ["demo"], ["model"]])
+@pytest.mark.parametrize("command", [[], ["extract"], ["demo"], ["model"], ["report"]])
 def test_every_command_has_a_manual(runner, command):
     result = runner.invoke(cli, [*command, "--help"])
     assert result.exit_code == 0
@@ -91,3 +93,8 @@ def test_demo_builds_two_legacy_systems_and_loads_them(runner, tmp_path):
         assert read == loaded + rejected
     total = next(r for r in rows if r and r[0] == "total")
     assert int(total[1]) == sum(v[0] for v in by_entity.values()) > 0
+    last = result.output.splitlines()[-1]
+    assert last.startswith("report: ")  # the demo ends by writing the report and printing its path
+    page = Path(last.removeprefix("report: "))
+    assert page.parent == out / "reports" and page.suffix == ".html"
+    assert page.stat().st_mode & 0o777 == 0o600

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +16,7 @@ from cli import cli
 from conftest import read_frame
 from reconcile.changes import changed_people, diff
 from reconcile.config import load_config
+from reconcile.decisions import record_decisions
 from reconcile.extract import extract
 from reconcile.match import match
 from reconcile.synthetic import write_demo
@@ -55,10 +57,22 @@ def _clusters(xref: pd.DataFrame) -> set[frozenset[str]]:
     return {frozenset(group) for group in keys.groupby(xref["master_id"]).agg(list)}
 
 
+def _review(config) -> None:
+    """Reviewers link three queued pairs and part one linked pair."""
+    engine = sa.create_engine(config.target_url())
+    queue = pd.read_sql("SELECT * FROM review_queue ORDER BY review_id", engine).head(3)
+    linked = pd.read_sql("SELECT * FROM match_pair WHERE decision = 'match' ORDER BY source_id_l", engine).head(1)
+    rows = pd.concat([queue.assign(decision="MATCH"), linked.assign(decision="NOT_MATCH", review_id="Rtest")])
+    extra = {"reviewer": "test", "note": None, "decided_at": datetime(2026, 11, 2), "file": "t.xlsx", "run_id": "r"}
+    record_decisions(engine, rows.assign(**extra))
+    engine.dispose()
+
+
 def test_an_incremental_night_agrees_with_a_full_rebuild_with_the_same_model(night):
     folder, config = night
     before = _table(config, "person_xref")
     changes = mutate(folder, share=0.01, seed=3)
+    _review(config)
     extract(config)
     shutil.copy(folder / "reconcile.db", folder / "before-match.db")
 

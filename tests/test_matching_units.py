@@ -18,7 +18,7 @@ from reconcile.matching.blocking import block, pair_completeness
 from reconcile.matching.clustering import cluster
 from reconcile.matching.comparisons import compare
 from reconcile.matching.names import is_placeholder, name_variants, normalise
-from reconcile.matching.standardise import standardise
+from reconcile.matching.standardise import alt_identifier, standardise
 from reconcile.matching.training import train
 
 RULES = load_rules()
@@ -317,3 +317,93 @@ def test_namesakes_at_one_home_without_a_dob_are_held_apart():
     pairs = pd.DataFrame({"rid_l": [0, 2], "rid_r": [1, 3]})
     flags = flag(std, pairs, compare(std, pairs, RULES.comparisons), RULES.constraints, pd.DataFrame())
     assert flags["namesake_guard"].tolist() == [True, False]  # a shared valid NHS number settles it
+
+
+UPN_A, UPN_B = "T201015000001", "G201015000002"  # valid, and different
+HOME = {"surname": "Okafor", "dob": "2014-05-09", "postcode": "SX9 4TL", "address": "12 Ash Grove", "sex": "M"}
+
+
+def _twin_guard(*pairs_of_records: tuple[dict, dict]) -> list[bool]:
+    from reconcile.matching.constraints import flag
+
+    std = standardise(people(*(record for pair in pairs_of_records for record in pair)))
+    n = len(pairs_of_records)
+    pairs = pd.DataFrame({"rid_l": np.arange(n) * 2, "rid_r": np.arange(n) * 2 + 1})
+    gammas = compare(std, pairs, RULES.comparisons)
+    return flag(std, pairs, gammas, RULES.constraints, pd.DataFrame())["twin_guard"].tolist()
+
+
+def test_a_shared_valid_upn_exempts_a_near_typo_forename_from_the_twin_guard():
+    assert _twin_guard(
+        ({**HOME, "forename": "Geore", "upn": UPN_A}, {**HOME, "forename": "George", "upn": UPN_A}),
+        ({**HOME, "forename": "Geore", "upn": UPN_A}, {**HOME, "forename": "George", "upn": UPN_B}),
+        ({**HOME, "forename": "Geore"}, {**HOME, "forename": "George"}),
+        ({**HOME, "forename": "Geore", "upn": "T201015000009"}, {**HOME, "forename": "George", "upn": "T201015000009"}),
+        # A wholly different forename is a twin whatever the identifiers say.
+        ({**HOME, "forename": "George", "upn": UPN_A}, {**HOME, "forename": "Harry", "upn": UPN_A}),
+    ) == [False, True, True, True, True]  # an invalid UPN, however equal, is no evidence
+
+
+def test_an_equal_alt_id_exempts_nothing_from_the_twin_guard():
+    same = {"alt_id": "AB123456C"}
+    assert _twin_guard(({**HOME, **same, "forename": "Amelia"}, {**HOME, **same, "forename": "Amelie"})) == [True]
+
+
+def test_geore_and_george_with_one_valid_upn_link_and_twins_with_different_upns_never_do():
+    records = people(
+        {**HOME, "forename": "Geore", "upn": UPN_A},
+        {**HOME, "forename": "George", "upn": UPN_A, "source_system": "b"},
+        {**HOME, "forename": "Amelia", "sex": "F", "upn": UPN_B},
+        {**HOME, "forename": "Amelie", "sex": "F", "upn": "U383018001234", "source_system": "b"},
+        {**HOME, "forename": "Amelia", "sex": "F", "source_system": "b", "person_id": "x1"},
+        {**HOME, "forename": "Amelie", "sex": "F", "person_id": "x2"},
+    )
+    labels = match_people(with_crowd(records)).clusters["cluster"].tolist()
+    assert labels[0] == labels[1]
+    assert len({labels[2], labels[3]}) == 2 and len({labels[4], labels[5]}) == 2
+
+
+@given(st.text(max_size=30))
+def test_alt_id_normaliser_is_upper_case_letters_and_digits_and_idempotent(text):
+    once = alt_identifier(text)
+    if once is not None:
+        assert once == once.upper() and all(ch.isalnum() for ch in once)
+        assert len(set(once)) > 1 and any(ch.isdigit() for ch in once)
+        assert alt_identifier(once) == once
+
+
+@given(st.text(alphabet="0123456789ABCDEFGHJKLMNPQRSTWXYZ", min_size=2, max_size=12), st.sampled_from(" -/."))
+def test_alt_id_spacing_punctuation_and_case_do_not_matter(compact, separator):
+    written = separator.join(compact[i : i + 2] for i in range(0, len(compact), 2)).lower()
+    assert alt_identifier(written) == alt_identifier(compact)
+
+
+@pytest.mark.parametrize("placeholder", ["0000000", "XXXXXXXX", "9", "  ", "UNKNOWN", "N/A", "not known", "---"])
+def test_alt_id_placeholders_are_no_evidence(placeholder):
+    assert alt_identifier(placeholder) is None
+
+
+def test_alt_id_comparison_levels():
+    me = {"forename": "Ada", "surname": "Obi", "dob": "2012-02-02", "alt_id": "AB 12 34 56 C"}
+    assert levels(me, {**me, "alt_id": "ab123456c"})["alt_id"] == 2
+    assert levels(me, {**me, "alt_id": "AB123465C"})["alt_id"] == 1  # two characters swapped: one slip
+    assert levels(me, {**me, "alt_id": "AB12345C"})["alt_id"] == 1  # one dropped
+    assert levels(me, {**me, "alt_id": "AB654321C"})["alt_id"] == 0
+    # The next number in a run (a sibling's, a dependant's /2) is a different person, not a slip.
+    assert levels(me, {**me, "alt_id": "AB123456D"})["alt_id"] == 0
+    assert levels({**me, "alt_id": "4412/1"}, {**me, "alt_id": "4412/2"})["alt_id"] == 0
+    assert levels({**me, "alt_id": "4412/1"}, {**me, "alt_id": "4472/1"})["alt_id"] == 1
+    assert levels(me, {**me, "alt_id": None})["alt_id"] == -1
+    assert levels(me, {**me, "alt_id": "0000000"})["alt_id"] == -1  # a placeholder counts as missing
+
+
+def test_a_shared_alt_id_brings_together_records_no_other_blocking_rule_would():
+    records = people(
+        {"forename": "Aleksandra", "surname": "Nowak", "dob": "2011-04-03", "postcode": "LS6 2BB", "alt_id": "B123/1"},
+        {"forename": "Ola", "surname": "Nowak-Lee", "dob": "2011-03-04", "postcode": "M1 1AA", "alt_id": "b1231",
+         "source_system": "b"},
+    )  # fmt: skip
+    result = match_people(with_crowd(records))
+    pair = result.pairs[(result.pairs["person_id_l"] == "0") & (result.pairs["person_id_r"] == "1")]
+    assert len(pair) == 1 and pair.iloc[0]["alt_id"] == 2 and pair.iloc[0]["w_alt_id"] > 0
+    assert RULES.blocking.rules.index(["alt_id"]) == pair.iloc[0]["rule"]

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from hypothesis import given
 from hypothesis import strategies as st
 
+from reconcile.matching.comparisons import COMPARISONS
 from reconcile.privacy import mask_pii
 from reports.review_pairs import review_pairs, top_reasons
 
@@ -30,8 +31,8 @@ def test_every_queued_pair_shows_both_records_and_its_weights(synthetic_run):
 
 
 def test_top_reasons_name_the_strongest_comparisons_first():
-    pair = {f"w_{k}": 0.0 for k in ("forename", "surname", "dob", "nhs", "upn", "sex", "address")}
-    pair |= {f"level_{k}": -1 for k in ("forename", "surname", "dob", "nhs", "upn", "sex", "address")}
+    pair = {f"w_{k}": 0.0 for k in COMPARISONS}
+    pair |= {f"level_{k}": -1 for k in COMPARISONS}
     pair |= {"w_dob": 6.1, "level_dob": 5, "w_forename": -4.3, "level_forename": 0, "w_sex": 0.5, "level_sex": 1}
     pair |= {"w_surname": 2.0, "level_surname": 4}
     assert top_reasons(pd.DataFrame([pair])).tolist() == ["dob exact +6.1; forename different -4.3; surname exact +2.0"]
@@ -45,6 +46,7 @@ def test_masking_keeps_initials_birth_year_and_postcode_district_only():
             "dob_l": ["2015-03-02"],
             "postcode_l": ["sw1a 1aa"],
             "nhs_number_l": ["9434765919"],
+            "alt_id_l": ["AB123456C"],
             "address_l": ["1 High St"],
             "source_id_l": ["L1"],
         }
@@ -52,7 +54,7 @@ def test_masking_keeps_initials_birth_year_and_postcode_district_only():
     masked = mask_pii(frame, ("_l",)).iloc[0]
     assert (masked["forename_l"], masked["surname_l"], masked["dob_l"]) == ("A. J.", "S.", "2015")
     assert masked["postcode_l"] == "SW1A"
-    assert pd.isna(masked["nhs_number_l"]) and pd.isna(masked["address_l"])
+    assert pd.isna(masked["nhs_number_l"]) and pd.isna(masked["address_l"]) and pd.isna(masked["alt_id_l"])
     assert masked["source_id_l"] == "L1"
 
 

@@ -69,6 +69,14 @@ def test_invalid_upn_loses_to_a_valid_one() -> None:
     assert chosen(why, "upn") == ("p1", "valid_upn")
 
 
+def test_a_placeholder_alt_id_loses_to_a_real_one_which_survives_as_recorded() -> None:
+    value, why = one_master(
+        {"alt_id": "0000000", "modified_at": "2025-01-01"}, {"alt_id": "ab 12 34 56 c", "modified_at": "2020-01-01"}
+    )
+    assert value["alt_id"] == "ab 12 34 56 c"
+    assert chosen(why, "alt_id") == ("p1", "real_alt_id")
+
+
 def test_actual_dob_beats_an_expected_one_and_then_expected_dob_is_empty() -> None:
     value, why = one_master(
         {"expected_dob": "2024-03-01", "modified_at": "2025-01-01"},
@@ -201,6 +209,7 @@ def conflicting(field: str, *values: object) -> pd.DataFrame:
         ("surname", ("Smith-Jones", "Smith")),
         ("forename", ("Amara", "Zoe")),
         ("upn", ("B801200005001", "H801200001001")),
+        ("alt_id", ("AB123456C", "AB123457C")),
         ("postcode", ("AB1 2CD", "AB1 2CE")),
     ],
 )
@@ -237,6 +246,8 @@ def test_conflict_lists_each_raw_value_once_with_its_first_record() -> None:
         ("dob", (None, "2020-01-02")),
         ("dob", ("2020-01-02", pd.Timestamp("2020-01-02"))),
         ("postcode", ("ab1 2cd", "AB12CD")),
+        ("alt_id", ("ab 12 34 56 c", "AB123456C")),
+        ("alt_id", ("0000000", "AB123456C")),
     ],
 )
 def test_minor_differences_are_not_conflicts(field: str, values: tuple) -> None:

@@ -16,9 +16,9 @@ import pandas as pd
 
 from reconcile.masters.survivorship import KEY, master_records, placeholder, valid_identifier
 from reconcile.matching.names import name_variants, normalise
-from reconcile.matching.standardise import per_value
+from reconcile.matching.standardise import alt_identifier, per_value
 
-FIELDS = ("forename", "surname", "dob", "sex", "nhs_number", "upn", "postcode")
+FIELDS = ("forename", "surname", "dob", "sex", "nhs_number", "upn", "alt_id", "postcode")
 COLUMNS = ["master_id", "field", "values", "n_values"]
 
 
@@ -40,6 +40,8 @@ def comparison_key(rows: pd.DataFrame, field: str) -> pd.Series:
     values = rows[field]
     if field in ("nhs_number", "upn"):
         return valid_identifier(values, field)
+    if field == "alt_id":
+        return per_value(values, alt_identifier)
     if field == "dob":
         return values.dt.strftime("%Y-%m-%d").astype(object).where(values.notna(), None)
     if field == "sex":

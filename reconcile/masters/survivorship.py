@@ -12,7 +12,7 @@ from stdnum.gb import nhs, upn
 
 from reconcile.matching.names import is_placeholder, normalise
 from reconcile.matching.rules import Survivorship
-from reconcile.matching.standardise import identifier, per_value
+from reconcile.matching.standardise import alt_identifier, identifier, per_value
 from reconcile.model import PERSON, SURVIVING_FIELDS
 
 FIELDS = SURVIVING_FIELDS
@@ -21,7 +21,7 @@ KEY = ["source_system", "person_id"]
 # A rule that prefers one kind of value over another, per field; every other field has none.
 CLASS_RULES = {
     "nhs_number": "valid_nhs_number", "upn": "valid_upn", "dob": "actual_dob", "forename": "real_forename",
-    "sex": "known_sex", "address": "whole_address",
+    "sex": "known_sex", "address": "whole_address", "alt_id": "real_alt_id",
 }  # fmt: skip
 # Fields that describe one thing and must come from one record: a postcode from one home and an address
 # line from another would be a home that does not exist.
@@ -117,6 +117,8 @@ def _candidates(rows: pd.DataFrame, field: str, masters: np.ndarray) -> tuple[pd
         klass[present & compact.isna().to_numpy()] = 1
     elif field == "forename":
         klass[present & placeholder(values)] = 1
+    elif field == "alt_id":  # kept as recorded; a placeholder such as 0000000 never beats a real one
+        klass[present & per_value(values, alt_identifier).isna().to_numpy()] = 1
     elif field == "sex":
         klass[present & (values == "U").to_numpy()] = 1  # "not known" never beats a known sex
     elif field == "address":

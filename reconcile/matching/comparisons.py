@@ -25,6 +25,7 @@ LEVELS: dict[str, tuple[str, ...]] = {
             "exact"),
     "nhs": ("both valid and different", "equal"),
     "upn": ("both valid and different", "equal"),
+    "alt_id": ("different", "one character out", "equal"),
     "sex": ("different", "same"),
     # One comparison for where someone lives: postcode and address lines are one piece of evidence,
     # and counting them twice would make every member of a household look like the same person.
@@ -111,6 +112,7 @@ def compare(std: pd.DataFrame | Prepared, pairs: pd.DataFrame, settings: Compari
             "dob": dob,
             "nhs": _identifier_levels(sides, "nhs"),
             "upn": _identifier_levels(sides, "upn"),
+            "alt_id": _alt_id_levels(sides),
             "sex": _identifier_levels(sides, "sex"),
             "address": _address_levels(sides, settings.address.token_similarity),
         }
@@ -244,6 +246,22 @@ def _digit_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _identifier_levels(sides: _Sides, column: str) -> np.ndarray:
     return np.where(sides.missing(column), MISSING, sides.equal(column).astype(np.int8))
+
+
+def _alt_id_levels(sides: _Sides) -> np.ndarray:
+    """With no check digit, one keying slip (a character changed, added, dropped or two swapped) is a level
+    of its own, learned like any other, not taken for equality.
+
+    Except a change in the last character alone: that is how numbering runs (B1234567, B1234568; 4412/1,
+    4412/2), so siblings or a family's dependants issued together look like that, and it counts as different.
+    """
+    a, b = sides.text("alt_id")
+    edits = _cpdist(a, b, distance.DamerauLevenshtein.distance)
+    slip = np.flatnonzero(edits == 1)
+    next_number = [len(x) == len(y) and x[:-1] == y[:-1] for x, y in zip(a[slip], b[slip], strict=True)]
+    edits[slip[np.asarray(next_number, dtype=bool)]] = 2
+    levels = np.select([sides.equal("alt_id"), edits == 1], [2, 1], 0)
+    return np.where(sides.missing("alt_id"), MISSING, levels)
 
 
 def _address_levels(sides: _Sides, cut: tuple[float, float]) -> np.ndarray:

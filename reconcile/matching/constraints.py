@@ -37,9 +37,12 @@ def flag(
     near_dob = np.nan_to_num(gammas["dob_days"].to_numpy(), nan=np.inf) <= settings.twin_dob_days
     shared_home_or_name = same_family | (gammas["address"].to_numpy() >= 3) | (gammas["surname"].to_numpy() >= 3)
     nhs_equal = gammas["nhs"].to_numpy() == 1
+    # A valid NHS number or UPN names one person, and twins never share one; alt_id (no check digit, and a
+    # misconfigured family reference would look the same) exempts nothing.
+    person_id_equal = nhs_equal | (gammas["upn"].to_numpy() == 1)
     # Different forenames: not equal and not the same name. Twins are given names as close as Amelia and
-    # Amelie, so even a near-typo counts, unless the two share a valid NHS number, which twins do not.
-    different_forenames = (forename == 0) | ((forename >= 1) & (forename <= 2) & ~nhs_equal)
+    # Amelie, so even a near-typo counts, unless the two share a valid person identifier.
+    different_forenames = (forename == 0) | ((forename >= 1) & (forename <= 2) & ~person_id_equal)
     return pd.DataFrame(
         {
             "nhs_conflict": settings.nhs_conflict & (gammas["nhs"].to_numpy() == 0),

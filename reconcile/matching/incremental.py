@@ -6,8 +6,8 @@ their households and reviewers' decisions. So, with the stored model:
 
 1. *Changed* records are those new or changed, the relatives of deleted ones, the records of any block
    that crossed `max_block_size` either way (its pairs appear or vanish), the records named in reviewers'
-   decisions, and everyone in a household (relationship component) with any of those: the twin guard
-   reads households.
+   decisions (any decision: an UNSURE may have replaced a MATCH), and everyone in a household
+   (relationship component) with any of those: the twin guard reads households.
 2. Every pair not touching a changed record scores as it did last run. The *affected* records are the
    changed ones, the deleted ones, and every record joined to them by last run's links (pairs at or above
    the match threshold, or forced by a reviewer) or by the new links of the changed records, blocked
@@ -96,7 +96,9 @@ def match_changes(
     flipped, oversized = _flipped_blocks(blocks, rules, stored_oversized, n)
     seeds |= flipped
     reviewed = _decision_rids(std, decisions)
-    seeds[reviewed[["rid_l", "rid_r"]].to_numpy().ravel()] = True
+    if decisions is not None and len(decisions):  # any decision, UNSURE too: it may have replaced a MATCH
+        for side in ("l", "r"):
+            seeds |= keys.isin(record_keys(decisions[f"source_system_{side}"], decisions[f"person_id_{side}"]))
     changed = _whole_households(seeds, _link_rids(std, links), n)
 
     prepared = Prepared(std)

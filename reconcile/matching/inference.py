@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from reconcile.matching.comparisons import COMPARISONS, MISSING
 from reconcile.matching.training import Model
@@ -23,10 +24,20 @@ def score(std: pd.DataFrame, pairs: pd.DataFrame, gammas: pd.DataFrame, model: M
             w = _term_frequency_adjusted(std, pairs, k, levels, w, model)
         out[f"w_{k}"] = w
     frame = pd.DataFrame(out)
-    prior_weight = float(np.log2(model.prior / (1 - model.prior)))
+    prior_weight = weight_of(model.prior)
     frame["match_weight"] = prior_weight + frame.sum(axis=1)
-    frame["match_probability"] = 1.0 / (1.0 + np.exp2(-frame["match_weight"].clip(-200, 200)))
+    frame["match_probability"] = probability_of(frame["match_weight"])
     return frame
+
+
+def probability_of(weight: ArrayLike) -> ArrayLike:
+    """A match weight in bits as a probability: 1 / (1 + 2^-weight)."""
+    return 1.0 / (1.0 + np.exp2(-np.clip(weight, -200, 200)))
+
+
+def weight_of(probability: float) -> float:
+    """The inverse of `probability_of`: the weight in bits a threshold probability stands for."""
+    return float(np.log2(probability / (1.0 - probability)))
 
 
 def _term_frequency_adjusted(

@@ -2,7 +2,8 @@
 
 Each new cluster inherits the previous master ID that most of its records held, if no
 bigger share of that ID went elsewhere. Every change of ID a record sees is written to
-`master_id_history`: a merge, a split, a replacement or a removal. IDs are opaque: derived
+`master_id_history`: a merge, a split, a replacement or a removal, or `review` where a
+reviewer's decision made the change. IDs are opaque: derived
 from a hash, never a source's own ID, and never issued twice.
 """
 
@@ -16,11 +17,15 @@ import pandas as pd
 HISTORY_COLUMNS = ["old_master_id", "new_master_id", "reason", "records"]
 
 
-def assign(clusters: pd.DataFrame, previous: pd.DataFrame | None, issued: set[str]) -> tuple[pd.Series, pd.DataFrame]:
+def assign(
+    clusters: pd.DataFrame, previous: pd.DataFrame | None, issued: set[str], decided: pd.DataFrame | None = None
+) -> tuple[pd.Series, pd.DataFrame]:
     """Master ID per row of `clusters` (source_system, person_id, cluster), and the history of changes.
 
     `previous`: the last published person_xref (source_system, source_id, master_id).
     `issued`: every master ID ever issued on this target, so none is reused.
+    `decided`: reviewers' decisions (source_system_l, person_id_l, source_system_r, person_id_r, decision);
+    a change they made is recorded with reason `review`.
     """
     members = clusters["source_system"] + "|" + clusters["person_id"].astype(str)
     old = None
@@ -28,7 +33,33 @@ def assign(clusters: pd.DataFrame, previous: pd.DataFrame | None, issued: set[st
         old = pd.Series(
             previous["master_id"].to_numpy(), index=previous["source_system"] + "|" + previous["source_id"].astype(str)
         )
-    return stable_ids(members, clusters["cluster"].to_numpy(), old, issued, prefix="M")
+    ids, history = stable_ids(members, clusters["cluster"].to_numpy(), old, issued, prefix="M")
+    if decided is not None and len(decided) and old is not None:
+        moves = _moved_by_review(members, ids, old, decided)
+        if moves:
+            by_review = pd.MultiIndex.from_frame(history[["old_master_id", "new_master_id"]]).isin(moves)
+            history.loc[by_review, "reason"] = "review"
+    return ids, history
+
+
+def _moved_by_review(members: pd.Series, ids: pd.Series, old: pd.Series, decided: pd.DataFrame) -> list[tuple]:
+    """(old ID, new ID) of records a decision moved: a MATCH that joined two masters, a NOT_MATCH that split one."""
+    now = pd.Series(ids.to_numpy(), index=members.to_numpy())
+    now = now[~now.index.duplicated()]
+    old = old[~old.index.duplicated()]
+    moves: list[tuple] = []
+    for side_a, side_b in (("l", "r"), ("r", "l")):
+        a = (decided[f"source_system_{side_a}"] + "|" + decided[f"person_id_{side_a}"].astype(str)).to_numpy()
+        b = (decided[f"source_system_{side_b}"] + "|" + decided[f"person_id_{side_b}"].astype(str)).to_numpy()
+        was_a, was_b = old.reindex(a).to_numpy(dtype=object), old.reindex(b).to_numpy(dtype=object)
+        is_a, is_b = now.reindex(a).to_numpy(dtype=object), now.reindex(b).to_numpy(dtype=object)
+        known = pd.notna(was_a) & pd.notna(was_b) & pd.notna(is_a) & pd.notna(is_b)
+        match = (decided["decision"] == "MATCH").to_numpy()
+        joined = match & (was_a != was_b) & (is_a == is_b)
+        parted = (decided["decision"] == "NOT_MATCH").to_numpy() & (was_a == was_b) & (is_a != is_b)
+        moved = known & (joined | parted) & (was_a != is_a)
+        moves += list(zip(was_a[moved], is_a[moved], strict=True))
+    return moves
 
 
 def stable_ids(

@@ -153,6 +153,7 @@ def _reasons(
         reason[i] = "; ".join(REASONS[f] for f, on in zip(FLAGS, flags[i], strict=True) if on)
     reason[verdict == 0] = "reviewer decided NOT_MATCH"
     reason[verdict == 1] = "reviewer decided MATCH"
+    reason[(verdict == 1) & refused] = "reviewer decided MATCH, but it would join records that must stay apart"
     return reason
 
 

@@ -56,6 +56,7 @@ class Comparisons(_Strict):
     dob: DobComparison
     nhs: Empty
     upn: Empty
+    alt_id: Empty
     sex: Empty
     address: AddressComparison
 

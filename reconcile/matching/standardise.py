@@ -7,6 +7,7 @@ and identifiers repeat a great deal), then mapped back onto the rows.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 
 import jellyfish
@@ -20,7 +21,7 @@ from reconcile.matching.names import is_placeholder, normalise
 STANDARD_COLUMNS = [
     "rid", "source_system", "person_id", "forename", "forenames", "surname", "forename_phonetic",
     "surname_phonetic", "forename_initial", "placeholder", "dob", "dob_expected", "dob_year", "dob_ym", "sex",
-    "nhs", "nhs_invalid", "upn", "upn_invalid", "postcode", "pc_sector", "pc_district", "pc_area", "address",
+    "nhs", "nhs_invalid", "upn", "upn_invalid", "alt_id", "postcode", "pc_sector", "pc_district", "pc_area", "address",
 ]  # fmt: skip
 _UK_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})$")
 
@@ -66,6 +67,7 @@ def standardise(persons: pd.DataFrame) -> pd.DataFrame:
             "nhs_invalid": nhs_invalid,
             "upn": upn_compact,
             "upn_invalid": upn_invalid,
+            "alt_id": per_value(column("alt_id"), alt_identifier),
             "postcode": postcode.str[0],
             "pc_sector": postcode.str[1],
             "pc_district": postcode.str[2],
@@ -129,6 +131,19 @@ def identifier(values: pd.Series, validate: Callable[[str], str]) -> tuple[pd.Se
     valid = judged.map(lambda j: j[0] if isinstance(j, tuple) else None).astype(object)
     invalid = judged.map(lambda j: bool(j[1]) if isinstance(j, tuple) else False).to_numpy(dtype=bool)
     return valid, invalid
+
+
+def alt_identifier(raw: object) -> str | None:
+    """An alt_id as evidence: upper case, letters and digits only; None where it names no one.
+
+    With no check digit to judge it, only the shape can tell a placeholder: one character repeated
+    (0000000, XXXX) or no digit at all (UNKNOWN, N/A, REFUSED) is how a system says "not known".
+    """
+    text = unicodedata.normalize("NFKC", str(raw)).upper()
+    compact = "".join(ch for ch in text if ch.isalnum())
+    if len(set(compact)) <= 1 or not any(ch.isdigit() for ch in compact):
+        return None
+    return compact
 
 
 def postcode_parts(raw: object) -> tuple[str | None, str | None, str | None, str | None]:

@@ -21,11 +21,13 @@ from reconcile.matching.rules import Rules
 KEY_COMPARISON = {
     "dob": "dob", "dob_year": "dob", "dob_ym": "dob", "forename": "forename", "forename_phonetic": "forename",
     "forename_initial": "forename", "forenames": "forename", "surname": "surname", "surname_phonetic": "surname",
-    "nhs": "nhs", "upn": "upn", "postcode": "address", "pc_sector": "address", "pc_district": "address",
-    "pc_area": "address", "sex": "sex", "address": "address",
+    "nhs": "nhs", "upn": "upn", "alt_id": "alt_id", "postcode": "address", "pc_sector": "address",
+    "pc_district": "address", "pc_area": "address", "sex": "sex", "address": "address",
 }  # fmt: skip
 LABEL_PSEUDO_COUNT = 50.0  # how many known matches EM's estimate is worth when the two are blended
-MIN_ANCHOR_PAIRS = 30  # fewer pairs sharing an identifier than this teach nothing reliable
+# Fewer known matches than this (pairs sharing an identifier, or reviewers' MATCHes) teach nothing reliable:
+# one MATCH on an odd pair would lift m of its rare levels twentyfold, and pull dozens of pairs into review.
+MIN_ANCHOR_PAIRS = 30
 # No level is impossible for a true match: a typo can land anywhere. Without a floor, a level never
 # seen in training would veto a match outright.
 M_FLOOR = 1e-3
@@ -46,7 +48,7 @@ class Model:
 
 
 def train(records: pd.DataFrame | Prepared, rules: Rules, labels: pd.DataFrame | None = None) -> Model:
-    """`labels`: clerical decisions as rid_l, rid_r, is_match; they refine m where given."""
+    """`labels`: clerical decisions as rid_l, rid_r, is_match; MATCHes refine m once there are enough of them."""
     rng = np.random.default_rng(rules.training.seed)
     prepared = records if isinstance(records, Prepared) else Prepared(records)
     std = prepared.std
@@ -72,7 +74,7 @@ def train(records: pd.DataFrame | Prepared, rules: Rules, labels: pd.DataFrame |
             m_final = blend(m_final, gammas, exclude=_fixed_by(rule))
     if labels is not None and len(labels):
         matches = labels.loc[labels["is_match"].astype(bool), ["rid_l", "rid_r"]].reset_index(drop=True)
-        if len(matches):
+        if len(matches) >= MIN_ANCHOR_PAIRS:
             m_final = blend(m_final, compare(prepared, matches, rules.comparisons), exclude=set())
     m_final = {k: _floored(v) for k, v in m_final.items()}
     prior = estimate_prior(std, sessions, m_final)
@@ -133,7 +135,7 @@ def expectation_maximisation(
         p = odds / (1 + odds)
         weighted = counts * p
         new_lam = float(weighted.sum() / counts.sum())
-        new_m = {k: _weighted_shares(patterns[:, i], weighted, len(LEVELS[k])) for i, k in enumerate(free)}
+        new_m = {k: _weighted_shares(patterns[:, i], weighted, default_m(k)) for i, k in enumerate(free)}
         change = max(abs(new_lam - lam), *(np.abs(new_m[k] - m[k]).max() for k in free))
         m, lam = new_m, min(max(new_lam, 1e-6), 1 - 1e-6)
         if change < tolerance:
@@ -176,9 +178,12 @@ def _floored(shares: np.ndarray) -> np.ndarray:
     return raised / raised.sum()
 
 
-def _weighted_shares(levels: np.ndarray, weights: np.ndarray, size: int) -> np.ndarray:
+def _weighted_shares(levels: np.ndarray, weights: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """Shares of matches per level, with the prior worth one pair: a field (an alt_id held by few records)
+    that EM's blocks hardly see keeps 'matches mostly agree', instead of even shares that would make a
+    shared identifier count against a match."""
     present = levels != MISSING
-    counted = np.bincount(levels[present], weights=weights[present], minlength=size) + 1e-3
+    counted = np.bincount(levels[present], weights=weights[present], minlength=len(prior)) + prior
     return counted / counted.sum()
 
 
