@@ -221,7 +221,12 @@ def review_export(config_path: Path, fmt: str, out: Path | None, mask_pii: bool)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @config_option
 @click.option("--reviewer", default=None, help="Reviewer recorded for rows whose reviewer cell is empty.")
-def review_import(file: Path, config_path: Path, reviewer: str | None) -> None:
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Let this file lift NOT_MATCH decisions that another file stored (refused without it).",
+)
+def review_import(file: Path, config_path: Path, reviewer: str | None, replace: bool) -> None:
     """Check a filled-in review file and store its decisions.
 
     FILE is the .xlsx or .csv that `reconcile review export` wrote, partly or
@@ -231,17 +236,20 @@ def review_import(file: Path, config_path: Path, reviewer: str | None) -> None:
     decision code, no reviewer) all problems are listed by row number and
     nothing is stored. Valid decisions are appended to review_decision with the
     reviewer, the time and the file name; run `reconcile match` to apply them.
+
+    A NOT_MATCH stored from another file is only lifted (by MATCH or UNSURE)
+    with --replace, so re-importing an older file never undoes it.
     """
     from reconcile.config import load_config
     from reports.review_import import import_review
 
     config = load_config(config_path)
-    engine = _matched_target(config)
-    try:
-        with _target_lock(config):
-            summary = import_review(engine, file, reviewer)
-    finally:
-        engine.dispose()
+    with _target_lock(config):  # before connecting: a run publishing meanwhile replaces the target
+        engine = _matched_target(config)
+        try:
+            summary = import_review(engine, file, reviewer, replace=replace)
+        finally:
+            engine.dispose()
     counts = ", ".join(f"{n} {code}" for code, n in sorted(summary.stored.items())) or "none"
     click.echo(f"stored {sum(summary.stored.values())} decisions from {file.name}: {counts}")
     click.echo(f"skipped {summary.skipped} rows without a decision, {summary.unchanged} already stored as they are")
