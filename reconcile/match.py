@@ -27,6 +27,7 @@ from reconcile.masters.linkage import linkage
 from reconcile.matching import MatchResult, load_rules, match_people
 from reconcile.matching.comparisons import COMPARISONS
 from reconcile.matching.constraints import FLAGS
+from reconcile.matching.incremental import by_rid
 from reconcile.matching.master_ids import assign
 from reconcile.matching.pipeline import DECISION_COLUMNS
 from reconcile.store import (
@@ -100,7 +101,7 @@ def match(config: Config, run_id: str | None = None, *, full: bool = False, reus
         frames["master_person"], frames["master_person_provenance"] = survive(persons, xref, rules.survivorship)
         frames["master_conflict"] = conflicts(persons, xref)
         links = master_relationships(relationships, xref)
-        households = household_links(result.std, masters)
+        households = household_links(result.std, pd.Series(_masters_by_rid(result, masters)))
         family, family_history = master_families(
             links, households, read_table(engine, MASTER_FAMILY), _issued(engine, FAMILY_ID_HISTORY)
         )
@@ -164,7 +165,12 @@ def _issued(engine: sa.Engine, history: sa.Table) -> set[str]:
 def _outputs(result: MatchResult, masters: pd.Series, keep: float) -> dict[str, pd.DataFrame]:
     clusters = result.clusters.assign(master_id=masters.to_numpy())
     xref = clusters.rename(columns={"person_id": "source_id"})[XREF_COLUMNS]
-    return {"person_xref": xref, **pair_outputs(result.pairs, masters.to_numpy(), keep)}
+    return {"person_xref": xref, **pair_outputs(result.pairs, _masters_by_rid(result, masters), keep)}
+
+
+def _masters_by_rid(result: MatchResult, masters: pd.Series) -> np.ndarray:
+    """`masters` follow the person table as read; pairs and households name records by rid."""
+    return by_rid(result.std, result.clusters["source_system"], result.clusters["person_id"], masters)
 
 
 def pair_outputs(pairs: pd.DataFrame, masters: np.ndarray, keep: float) -> dict[str, pd.DataFrame]:

@@ -22,7 +22,7 @@ from reconcile.masters import conflicts, survive
 from reconcile.masters.activity import create_activity_view
 from reconcile.masters.families import household_links, master_families, master_relationships
 from reconcile.matching import MatchResult, Rules
-from reconcile.matching.incremental import match_changes, oversized_blocks, record_keys
+from reconcile.matching.incremental import by_rid, match_changes, oversized_blocks, record_keys
 from reconcile.matching.master_ids import assign
 from reconcile.matching.stored_model import (
     model_from_json,
@@ -138,10 +138,9 @@ def run(
     masters, history = assign(rm.clusters, previous[involved], _issued(engine, MASTER_ID_HISTORY), decisions)
     xref = rm.clusters.rename(columns={"person_id": "source_id"}).assign(master_id=masters.to_numpy())[XREF_COLUMNS]
     whole = pd.concat([previous.loc[~involved, XREF_COLUMNS], xref], ignore_index=True)
-    by_rid = pd.Series(whole["master_id"].to_numpy(), index=record_keys(whole["source_system"], whole["source_id"]))
-    by_rid = by_rid.reindex(std_keys).to_numpy(dtype=object)
+    masters_by_rid = by_rid(rm.std, whole["source_system"], whole["source_id"], whole["master_id"])
 
-    frames = pair_outputs(rm.pairs, by_rid, rules.thresholds.keep_pairs)
+    frames = pair_outputs(rm.pairs, masters_by_rid, rules.thresholds.keep_pairs)
     dropped_pairs = _pairs_redone(old_pairs, std_keys[rm.changed].append(rm.deleted), redone)
     frames["review_queue"] = _review_queue(engine, frames["review_queue"], dropped_pairs, whole)
 
@@ -153,7 +152,7 @@ def run(
 
     whole_records = whole.rename(columns={"source_id": "person_id"})
     links = master_relationships(relationships, whole_records)
-    households = household_links(rm.std, pd.Series(by_rid))
+    households = household_links(rm.std, pd.Series(masters_by_rid))
     old_family = read_table(engine, MASTER_FAMILY)
     family, family_history = master_families(links, households, old_family, _issued(engine, FAMILY_ID_HISTORY))
     old_links = read_table(engine, MASTER_RELATIONSHIP)

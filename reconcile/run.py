@@ -181,7 +181,7 @@ def _report_step(work: Config, outcome: RunOutcome, progress: Progress, full: bo
     from reports.html_report import write_report
 
     staging = report_staging(work, outcome.run_id)
-    outcome.report = write_report(work, staging)
+    outcome.report = write_report(work, staging, run_id=outcome.run_id)
     return {"files": sum(1 for _ in staging.rglob("*") if _.is_file())}
 
 

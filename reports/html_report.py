@@ -39,9 +39,17 @@ DECISIONS = ("match", "review", "non_match")
 
 
 def write_report(
-    config: Config, out_dir: Path | None = None, *, mask: bool = False, max_rows: int = DEFAULT_MAX_ROWS
+    config: Config,
+    out_dir: Path | None = None,
+    *,
+    mask: bool = False,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    run_id: str | None = None,
 ) -> Path:
-    """Write the run's report into `out_dir` (default `reports/` beside the config) and return its path."""
+    """Write the run's report into `out_dir` (default `reports/` beside the config) and return its path.
+
+    `run_id` names the file after a `reconcile run`; without it, after the latest match run. A night
+    that changed nothing leaves the match run as it was, and must not overwrite that run's report."""
     if max_rows < 1:
         raise ReconcileError(f"--max-rows {max_rows}: must be at least 1. Fix: give a positive number of rows.")
     out = Path(out_dir) if out_dir is not None else config.base_dir / "reports"
@@ -52,7 +60,7 @@ def write_report(
     engine = connect_target(config.target_url())
     try:
         data = gather(config, engine, temp, mask=mask, max_rows=max_rows)
-        stem = f"reconcile-report-{data.match_run_id}" + ("-masked" if mask else "")
+        stem = f"reconcile-report-{run_id or data.match_run_id}" + ("-masked" if mask else "")
         html = private_file(temp / f"{stem}.html")
         html.write_text(render(data, files=f"{stem}_files", mask=mask, max_rows=max_rows), encoding="utf-8")
         return _publish(temp, out, stem)

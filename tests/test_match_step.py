@@ -126,3 +126,28 @@ def test_a_target_with_a_single_person_matches_into_one_master(tmp_path):
     extract(config)
     summary = match(config)
     assert (summary.records, summary.masters, summary.review_queue) == (1, 1, 0)
+
+
+def test_pairs_name_the_right_masters_whatever_order_the_database_returned_the_records_in():
+    """A database's collation may order person IDs differently from the engine's key order."""
+    import numpy as np
+
+    from conftest import people, with_crowd
+    from reconcile.match import _outputs
+    from reconcile.matching import match_people
+
+    twins = people(
+        {"person_id": "B1", "forename": "Ava", "surname": "Kerr", "dob": "2015-05-05", "postcode": "LS1 1AA"},
+        {"person_id": "a1", "forename": "Eva", "surname": "Kerr", "dob": "2015-05-05", "postcode": "LS1 1AA"},
+    ).assign(source_system=["b", "a"])  # twins: the pair waits in review_queue, which names both masters
+    persons = with_crowd(twins)
+    shuffled = persons.iloc[np.random.default_rng(3).permutation(len(persons))].reset_index(drop=True)
+    result = match_people(shuffled)
+    masters, _ = assign(result.clusters, None, set())
+    frames = _outputs(result, masters, keep=0.0)
+    of = dict(zip(zip(shuffled["source_system"], shuffled["person_id"], strict=True), masters, strict=True))
+    pairs = frames["review_queue"]
+    assert len(pairs) > 0
+    for side in ("l", "r"):
+        expected = [of[key] for key in zip(pairs[f"source_system_{side}"], pairs[f"source_id_{side}"], strict=True)]
+        assert pairs[f"master_id_{side}"].tolist() == expected

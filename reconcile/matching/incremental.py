@@ -62,6 +62,13 @@ def record_keys(systems: pd.Series, ids: pd.Series) -> pd.Index:
     return pd.Index(systems.astype(str) + "|" + ids.astype(str))
 
 
+def by_rid(std: pd.DataFrame, systems: pd.Series, ids: pd.Series, values: pd.Series) -> np.ndarray:
+    """`values` (one per record named by systems and ids) in rid order: rids follow the engine's own key
+    order, which need not be the order a database returned the rows in (collations differ)."""
+    lookup = pd.Series(values.to_numpy(), index=record_keys(systems, ids))
+    return lookup.reindex(record_keys(std["source_system"], std["person_id"])).to_numpy(dtype=object)
+
+
 def match_changes(
     persons: pd.DataFrame,
     relationships: pd.DataFrame,
