@@ -107,7 +107,14 @@ def extract(config_path: Path, quiet: bool) -> None:
 
 @cli.command()
 @config_option
-def match(config_path: Path) -> None:
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "dask"]),
+    default=None,
+    help="Where pairs are compared and scored: this process, or Dask (matching.scheduler, else a LocalCluster). "
+    "Overrides matching.engine; the result is the same.",
+)
+def match(config_path: Path, engine: str | None) -> None:
     """Match every loaded person record into master records.
 
     Reads the canonical person and relationship tables that `extract` published,
@@ -116,9 +123,9 @@ def match(config_path: Path) -> None:
     Master IDs stay stable from run to run; every change is written to
     master_id_history.
     """
-    from reconcile.config import load_config
+    from reconcile.config import load_config, with_engine
 
-    _run_match(load_config(config_path))
+    _run_match(with_engine(load_config(config_path), engine))
 
 
 @cli.command()

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from reconcile.config import Config
+from reconcile.config import Config, MatchingSpec
 from reconcile.decisions import latest_decisions
 from reconcile.errors import ReconcileError
 from reconcile.extract import new_run_id
@@ -27,6 +27,7 @@ from reconcile.masters.linkage import linkage
 from reconcile.matching import MatchResult, load_rules, match_people
 from reconcile.matching.comparisons import COMPARISONS
 from reconcile.matching.constraints import FLAGS
+from reconcile.matching.engines import open_engine
 from reconcile.matching.master_ids import assign
 from reconcile.matching.pipeline import DECISION_COLUMNS
 from reconcile.store import (
@@ -72,7 +73,11 @@ def match(config: Config, run_id: str | None = None) -> MatchSummary:
             raise ReconcileError("no person records in the target. Fix: run `reconcile extract` first.")
         relationships = read_table(engine, CANONICAL["relationship"])
         decisions = _decisions(engine, persons)
-        result = match_people(persons, relationships, rules, decisions=decisions)
+        settings = config.matching or MatchingSpec()
+        with open_engine(settings.engine, settings.scheduler) as executor:
+            result = match_people(
+                persons, relationships, rules, decisions=decisions, engine=executor, chunk_pairs=settings.chunk_pairs
+            )
         previous = read_table(engine, PERSON_XREF)
         masters, history = assign(result.clusters, previous, _issued(engine, MASTER_ID_HISTORY), decisions)
         frames = _outputs(result, masters, rules.thresholds.keep_pairs)

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from reconcile.matching.blocking import BlockingReport, block
+from reconcile.matching.blocking import BlockingReport
 from reconcile.matching.clustering import cluster
-from reconcile.matching.comparisons import COMPARISONS, Prepared, compare
-from reconcile.matching.constraints import FLAGS, REASONS, flag
-from reconcile.matching.inference import score
+from reconcile.matching.comparisons import COMPARISONS, Prepared
+from reconcile.matching.constraints import FLAGS, REASONS
+from reconcile.matching.engines import Engine
+from reconcile.matching.pair_scoring import DEFAULT_CHUNK_PAIRS, score_pairs
 from reconcile.matching.rules import Rules, load_rules
 from reconcile.matching.standardise import record_rids, standardise
 from reconcile.matching.training import Model, train
@@ -44,21 +45,32 @@ def match_people(
     rules: Rules | None = None,
     decisions: pd.DataFrame | None = None,
     seed: int | None = None,
+    engine: Engine | None = None,
+    chunk_pairs: int = DEFAULT_CHUNK_PAIRS,
 ) -> MatchResult:
-    """Cluster person records into people. `decisions`: reviewers' MATCH / NOT_MATCH on pairs of records."""
+    """Cluster person records into people. `decisions`: reviewers' MATCH / NOT_MATCH on pairs of records.
+
+    `engine` runs the chunks of pairs (this process unless given); neither it nor `chunk_pairs` changes the result.
+    """
     rules = rules or load_rules()
     if seed is not None:
         rules = rules.model_copy(update={"training": rules.training.model_copy(update={"seed": seed})})
     # rid is a row's position: records are put in key order first, so the same records in any order give the
     # same model and clusters; `clusters` is handed back in the caller's order.
     order = np.lexsort((persons["person_id"].astype(str).to_numpy(), persons["source_system"].astype(str).to_numpy()))
-    result = _match_sorted(persons.iloc[order].reset_index(drop=True), relationships, rules, decisions)
+    sorted_persons = persons.iloc[order].reset_index(drop=True)
+    result = _match_sorted(sorted_persons, relationships, rules, decisions, engine, chunk_pairs)
     result.clusters = result.clusters.iloc[np.argsort(order)].reset_index(drop=True)
     return result
 
 
 def _match_sorted(
-    persons: pd.DataFrame, relationships: pd.DataFrame | None, rules: Rules, decisions: pd.DataFrame | None
+    persons: pd.DataFrame,
+    relationships: pd.DataFrame | None,
+    rules: Rules,
+    decisions: pd.DataFrame | None,
+    engine: Engine | None = None,
+    chunk_pairs: int = DEFAULT_CHUNK_PAIRS,
 ) -> MatchResult:
     std = standardise(persons)
     links = relationships if relationships is not None else pd.DataFrame()
@@ -67,15 +79,11 @@ def _match_sorted(
         log.warning("matching: %d record(s), nothing to compare", len(std))
         return _result(std, _empty_pairs(), np.arange(len(std)), None, BlockingReport())
 
-    pairs, report = block(std, rules.blocking.rules, rules.blocking.max_block_size)
-    pairs = _with_reviewed_pairs(pairs, reviewed)
     prepared = Prepared(std)
-    gammas = compare(prepared, pairs, rules.comparisons)
     model = train(prepared, rules, labels=reviewed.rename(columns={"match": "is_match"}))
-    scores = score(std, pairs, gammas, model)
-    flags = flag(std, pairs, gammas, rules.constraints, links)
-    ids = _pair_ids(std, pairs)
-    scored = pd.concat([pairs.reset_index(drop=True), ids, gammas, scores, flags], axis=1)
+    # Blocking, comparison, scoring and flags run chunk by chunk on the engine (pair_scoring).
+    pairs, report = score_pairs(prepared, rules, model, links, reviewed, engine, chunk_pairs)
+    scored = pd.concat([pairs.iloc[:, :3], _pair_ids(std, pairs), pairs.iloc[:, 3:]], axis=1)
     scored, labels = _decide(scored, reviewed, rules, std["nhs"].to_numpy(dtype=object))
     return _result(std, scored, labels, model, report)
 
@@ -193,15 +201,6 @@ def _decision_rids(std: pd.DataFrame, decisions: pd.DataFrame | None) -> pd.Data
     return pd.DataFrame(
         {"rid_l": np.minimum(a, b), "rid_r": np.maximum(a, b), "match": (decisions["decision"][known] == "MATCH")}
     ).astype({"match": np.int64})
-
-
-def _with_reviewed_pairs(pairs: pd.DataFrame, reviewed: pd.DataFrame) -> pd.DataFrame:
-    """A pair a reviewer decided is scored even if no blocking rule brings it together."""
-    if reviewed.empty:
-        return pairs
-    extra = reviewed[["rid_l", "rid_r"]].assign(rule=np.int16(-1))
-    merged = pd.concat([pairs, extra], ignore_index=True).drop_duplicates(["rid_l", "rid_r"], keep="first")
-    return merged.sort_values(["rid_l", "rid_r"]).reset_index(drop=True)
 
 
 def _reviewer_verdict(scored: pd.DataFrame, reviewed: pd.DataFrame) -> np.ndarray:
