@@ -16,7 +16,7 @@ from conftest import read_frame, write_config
 from reconcile.config import load_config, with_engine
 from reconcile.errors import ConfigError
 from reconcile.matching import load_rules, match_people
-from reconcile.matching.blocking import block, chunks, plan, sorted_pairs
+from reconcile.matching.blocking import block, chunks, plan, rule_blocks, rule_pairs, sorted_pairs
 from reconcile.matching.engines import open_engine
 
 RULES = load_rules()
@@ -80,6 +80,23 @@ def test_chunked_blocking_is_the_union_of_rules_each_pair_once_under_its_first_r
     assert len(chunked) == len(got)  # no pair twice
     whole, _ = block(std, rules, max_block)
     assert [tuple(p) for p in whole[["rid_l", "rid_r"]].to_numpy().tolist()] == sorted(expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(keys=st.lists(KEYS, min_size=0, max_size=40), limit=st.integers(1, 30), seed=st.integers(0, 3))
+def test_a_rules_pairs_are_sampled_by_position_without_listing_them(keys, limit, seed):
+    """Training's sample: the pairs at `rng.choice` positions of the full (rid_l, rid_r)-ordered list."""
+    std = pd.DataFrame({"x": keys, "rid": np.arange(len(keys))}, dtype=object).astype({"rid": np.int64})
+    pairs_of = itertools.combinations(range(len(keys)), 2)
+    every = [(i, j) for i, j in pairs_of if keys[i] is not None and keys[i] == keys[j]]
+    pairs, count = rule_pairs(rule_blocks(std, ["x"], 100), limit, np.random.default_rng(seed))
+    assert count == len(every)
+    got = [tuple(p) for p in pairs.to_numpy().tolist()]
+    if count <= limit:
+        assert got == every
+    else:
+        positions = np.sort(np.random.default_rng(seed).choice(count, limit, replace=False))
+        assert got == [every[k] for k in positions]
 
 
 def test_engine_settings_are_checked_and_named(tmp_path):

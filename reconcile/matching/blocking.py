@@ -159,13 +159,24 @@ def sorted_pairs(parts: list[pd.DataFrame]) -> pd.DataFrame:
     return frame.take(order).reset_index(drop=True)
 
 
-def pairs_for_rule(std: pd.DataFrame, rule: list[str], max_block_size: int) -> tuple[pd.DataFrame, int, int]:
-    """All pairs inside each block of one rule, by (rid_l, rid_r); and the blocks and records skipped."""
-    blocks = rule_blocks(std, rule, max_block_size)
-    left, right = block_pairs(blocks.members, blocks.sizes)
-    order = np.lexsort((right, left))
-    pairs = pd.DataFrame({"rid_l": left[order].astype(np.int64), "rid_r": right[order].astype(np.int64)})
-    return pairs, blocks.skipped_blocks, blocks.skipped_records
+def rule_pairs(blocks: RuleBlocks, limit: int, rng: np.random.Generator) -> tuple[pd.DataFrame, int]:
+    """One rule's pairs by (rid_l, rid_r), or a seeded sample of `limit` of them, and how many there are in all.
+
+    The sample is drawn by position in that order without listing every pair: at a million records the DOB
+    rule alone yields over a hundred million pairs, of which training compares half a million.
+    """
+    sizes, members = blocks.sizes, blocks.members
+    starts = np.repeat(np.cumsum(sizes) - sizes, sizes)
+    later = np.repeat(sizes, sizes) - 1 - (np.arange(len(members)) - starts)  # partners after each member
+    by_rid = np.argsort(members, kind="stable")
+    ends = np.cumsum(later[by_rid])
+    count = int(ends[-1]) if len(ends) else 0
+    wanted = np.sort(rng.choice(count, limit, replace=False)) if count > limit else np.arange(count)
+    which = np.searchsorted(ends, wanted, side="right")
+    partner = wanted - (ends[which] - later[by_rid][which])
+    position = by_rid[which]
+    pairs = pd.DataFrame({"rid_l": members[position], "rid_r": members[position + 1 + partner]}, dtype=np.int64)
+    return pairs, count
 
 
 def pair_completeness(pairs: pd.DataFrame, true_ids: pd.Series) -> float:
