@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
@@ -88,6 +89,9 @@ LOAD_SUMMARY = sa.Table(
 RUN_TABLES = (REJECTED_RECORD, FIELD_ISSUE, LOAD_SUMMARY)
 
 
+INSERT_ROWS = 50_000  # rows bound and sent at once
+
+
 def connect_target(url: URL) -> Engine:
     private_sqlite(url)
     engine = sa.create_engine(url)
@@ -96,7 +100,20 @@ def connect_target(url: URL) -> Engine:
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, object]]:
-    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+    """Rows as dicts of plain Python values, None where missing: what every driver binds.
+
+    Built column by column (pandas' to_dict boxes each cell on its own, and was a sixth of a match run).
+    """
+    names = list(frame.columns)
+    columns = [_plain(frame[name]) for name in names]
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def _plain(column: pd.Series) -> list[object]:
+    values = column.astype(object).where(column.notna(), None).tolist()
+    if column.dtype == object:  # an object column may hold NumPy scalars, which drivers cannot bind
+        return [v.item() if isinstance(v, np.generic) else v for v in values]
+    return values
 
 
 class Stage:
@@ -120,8 +137,9 @@ class Stage:
             return
         if "run_id" in self.tables[name].c:
             frame = frame.assign(run_id=self.run_id)
-        with self.engine.begin() as conn:
-            conn.execute(self.tables[name].insert(), records(frame))
+        with self.engine.begin() as conn:  # one transaction, in batches: memory holds one batch's row dicts
+            for start in range(0, len(frame), INSERT_ROWS):
+                conn.execute(self.tables[name].insert(), records(frame.iloc[start : start + INSERT_ROWS]))
 
     def publish(self, replace: dict[str, sa.ColumnElement[bool] | None], append: Iterable[str] = ()) -> None:
         """`replace`: table -> which published rows this run supersedes (None: all of them)."""
