@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +91,14 @@ config_option = click.option(
 )
 
 
+mask_option = click.option(
+    "--mask-pii",
+    is_flag=True,
+    help="Initials, year of birth and postcode district only, for wider circulation (NHS numbers, UPNs, "
+    "addresses hidden).",
+)
+
+
 @cli.command()
 @config_option
 @click.option("-q", "--quiet", is_flag=True, help="Print only the run ID.")
@@ -102,11 +112,14 @@ def extract(config_path: Path, quiet: bool) -> None:
     """
     from reconcile.config import load_config
 
-    _run_extract(load_config(config_path), quiet)
+    config = load_config(config_path)
+    with _target_lock(config):
+        _run_extract(config, quiet)
 
 
 @cli.command()
 @config_option
+@click.option("--full", is_flag=True, help="Rebuild everything and refit the model, instead of an incremental run.")
 @click.option(
     "--engine",
     type=click.Choice(["local", "dask"]),
@@ -114,18 +127,22 @@ def extract(config_path: Path, quiet: bool) -> None:
     help="Where pairs are compared and scored: this process, or Dask (matching.scheduler, else a LocalCluster). "
     "Overrides matching.engine; the result is the same.",
 )
-def match(config_path: Path, engine: str | None) -> None:
+def match(config_path: Path, full: bool, engine: str | None) -> None:
     """Match every loaded person record into master records.
 
     Reads the canonical person and relationship tables that `extract` published,
     links records of the same person within and across systems, and publishes
     master_person, person_xref, match_pair and review_queue in one transaction.
     Master IDs stay stable from run to run; every change is written to
-    master_id_history.
+    master_id_history. By default only records new, changed or deleted since the
+    last run (and those linked to them) are re-matched, with the last full run's
+    model; the first run, changed matching rules and --full rebuild everything.
     """
     from reconcile.config import load_config, with_engine
 
-    _run_match(with_engine(load_config(config_path), engine))
+    config = with_engine(load_config(config_path), engine)
+    with _target_lock(config):
+        _run_match(config, full=full)
 
 
 @cli.command()
@@ -182,9 +199,7 @@ def review() -> None:
     default=None,
     help="The file to write  [default: review_queue.<format> beside the config].",
 )
-@click.option(
-    "--mask-pii", is_flag=True, help="Initials, year of birth and postcode district only, for wider circulation."
-)
+@mask_option
 def review_export(config_path: Path, fmt: str, out: Path | None, mask_pii: bool) -> None:
     """Write the review queue for reviewers to decide, one pair per row.
 
@@ -213,7 +228,12 @@ def review_export(config_path: Path, fmt: str, out: Path | None, mask_pii: bool)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @config_option
 @click.option("--reviewer", default=None, help="Reviewer recorded for rows whose reviewer cell is empty.")
-def review_import(file: Path, config_path: Path, reviewer: str | None) -> None:
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Let this file lift NOT_MATCH decisions that another file stored (refused without it).",
+)
+def review_import(file: Path, config_path: Path, reviewer: str | None, replace: bool) -> None:
     """Check a filled-in review file and store its decisions.
 
     FILE is the .xlsx or .csv that `reconcile review export` wrote, partly or
@@ -223,15 +243,20 @@ def review_import(file: Path, config_path: Path, reviewer: str | None) -> None:
     decision code, no reviewer) all problems are listed by row number and
     nothing is stored. Valid decisions are appended to review_decision with the
     reviewer, the time and the file name; run `reconcile match` to apply them.
+
+    A NOT_MATCH stored from another file is only lifted (by MATCH or UNSURE)
+    with --replace, so re-importing an older file never undoes it.
     """
     from reconcile.config import load_config
     from reports.review_import import import_review
 
-    engine = _matched_target(load_config(config_path))
-    try:
-        summary = import_review(engine, file, reviewer)
-    finally:
-        engine.dispose()
+    config = load_config(config_path)
+    with _target_lock(config):  # before connecting: a run publishing meanwhile replaces the target
+        engine = _matched_target(config)
+        try:
+            summary = import_review(engine, file, reviewer, replace=replace)
+        finally:
+            engine.dispose()
     counts = ", ".join(f"{n} {code}" for code, n in sorted(summary.stored.items())) or "none"
     click.echo(f"stored {sum(summary.stored.values())} decisions from {file.name}: {counts}")
     click.echo(f"skipped {summary.skipped} rows without a decision, {summary.unchanged} already stored as they are")
@@ -273,7 +298,9 @@ def validate(config_path: Path, data_docs: Path | None) -> None:
     """
     from reconcile.config import load_config
 
-    _run_validate(load_config(config_path), data_docs)
+    config = load_config(config_path)
+    with _target_lock(config):
+        _run_validate(config, data_docs)
 
 
 @cli.command()
@@ -415,11 +442,7 @@ def runs(config_path: Path, limit: int, as_json: bool) -> None:
     default=None,
     help="Folder for the report  [default: reports/ beside the config]; created owner-only if missing.",
 )
-@click.option(
-    "--mask-pii",
-    is_flag=True,
-    help="Show initials, year of birth and postcode district only (NHS numbers, UPNs, addresses hidden).",
-)
+@mask_option
 @click.option(
     "--max-rows",
     type=click.IntRange(min=1),
@@ -474,7 +497,7 @@ def demo(out: Path, people: int, seed: int) -> None:
     click.echo(f"wrote two legacy systems for {people} people to {out}/ (lcs.db, mosaic.db, truth.db)")
     click.echo(f"config: {files.config}\n")
     config = load_config(files.config)
-    outcome = _run_all(config, full=False, quiet=False)
+    outcome = _run_all(config, full=False, quiet=False, report_line=False)
     _check_against_truth(config, files.truth)
     click.echo(f"report: {outcome.report}")
 
@@ -497,7 +520,18 @@ def model(markdown: bool) -> None:
             )
 
 
-def _run_all(config: Any, *, full: bool, quiet: bool, log_file: Path | None = None) -> Any:
+@contextmanager
+def _target_lock(config: Any) -> Iterator[None]:
+    """Commands that write to the target wait for no one: while a run holds it they refuse, naming it,
+    because the run's atomic publish would silently replace whatever they wrote."""
+    from reconcile.extract import new_run_id
+    from reconcile.run_lock import run_lock
+
+    with run_lock(config.target_url(), new_run_id()):
+        yield
+
+
+def _run_all(config: Any, *, full: bool, quiet: bool, log_file: Path | None = None, report_line: bool = True) -> Any:
     from reconcile.progress import LineProgress, TerminalProgress
     from reconcile.run import Silent, run
 
@@ -510,7 +544,8 @@ def _run_all(config: Any, *, full: bool, quiet: bool, log_file: Path | None = No
         click.echo("risk flags:\n" + outcome.flags.to_string(index=False) + "\n")
         click.echo(f"run {outcome.run_id} published to {config.target_url().render_as_string(hide_password=True)}")
     _echo_verdict(outcome.verdict)
-    click.echo(f"report: {outcome.report}")
+    if report_line:
+        click.echo(f"report: {outcome.report}")
     return outcome
 
 
@@ -528,10 +563,11 @@ def _run_extract(config: Any, quiet: bool) -> None:
     click.echo("canonical tables: " + ", ".join(_entity_names()) + "; problems: rejected_record, field_issue")
 
 
-def _run_match(config: Any) -> None:
+def _run_match(config: Any, full: bool = False) -> None:
     from reconcile.match import match
 
-    summary = match(config)
+    summary = match(config, full=full)
+    click.echo(f"{summary.mode}: {summary.why}")
     click.echo(
         f"matched {summary.records} person records into {summary.masters} master records: "
         f"{summary.linked_across_systems} known to more than one system, "

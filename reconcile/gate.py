@@ -12,7 +12,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from reconcile.errors import ReconcileError
-from reconcile.store import RISK_FLAG
+from reconcile.store import RISK_FLAG, SOURCE_CHECK
 
 PASS, WARN, FAIL = 0, 1, 2
 
@@ -40,11 +40,18 @@ class Verdict:
 
 def judge(engine: sa.Engine, max_critical: int, max_high: int | None) -> Verdict:
     with engine.connect() as conn:
-        run_id = conn.execute(sa.select(sa.func.max(RISK_FLAG.c.run_id))).scalar()
+        run_id = latest_validation_run(conn)
         if run_id is None:
             raise ReconcileError("no validation run in the target. Fix: run `reconcile validate` first.")
         flags = pd.read_sql(sa.select(RISK_FLAG.c.rule, RISK_FLAG.c.severity).where(RISK_FLAG.c.run_id == run_id), conn)
     return verdict(run_id, flags, max_critical, max_high)
+
+
+def latest_validation_run(conn: sa.Connection) -> str | None:
+    """Every validation run writes source_check rows; one that raises no flags writes no risk_flag rows,
+    and must not leave the gate judging the run before it."""
+    runs = [conn.execute(sa.select(sa.func.max(t.c.run_id))).scalar() for t in (SOURCE_CHECK, RISK_FLAG)]
+    return max((r for r in runs if r is not None), default=None)
 
 
 def verdict(run_id: str, flags: pd.DataFrame, max_critical: int, max_high: int | None) -> Verdict:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,7 @@ from reconcile.store import (
     MASTER_FAMILY,
     MASTER_ID_HISTORY,
     MASTER_PERSON,
+    MATCH_MODEL,
     MATCH_PAIR,
     MATCH_TABLES,
     PERSON_XREF,
@@ -47,6 +48,7 @@ from reconcile.store import (
 )
 
 log = logging.getLogger(__name__)
+XREF_COLUMNS = ["source_system", "source_id", "master_id", "match_probability", "method"]
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,19 @@ class MatchSummary:
     families: int
     families_split: int  # families no single system sees whole
     conflicts_by_field: dict[str, int]  # masters whose records disagree, per field
+    mode: str = "full"  # full or incremental
+    why: str = ""  # why this mode, e.g. "no previous model", or what the incremental run re-matched
+    rematched: int = 0  # records re-clustered (all of them on a full run)
 
 
-def match(config: Config, run_id: str | None = None) -> MatchSummary:
+def match(config: Config, run_id: str | None = None, *, full: bool = False, reuse_model: bool = False) -> MatchSummary:
+    """Incremental when the last run's model and state allow it, else (or with `full`) a full rebuild.
+
+    `reuse_model`: a full rebuild that scores with the stored model instead of fitting one (to check that
+    an incremental run agrees with a full one).
+    """
+    from reconcile import match_incremental
+
     run_id = run_id or new_run_id()
     rules = load_rules(rules_path(config))
     engine = connect_target(config.target_url())
@@ -73,11 +85,20 @@ def match(config: Config, run_id: str | None = None) -> MatchSummary:
             raise ReconcileError("no person records in the target. Fix: run `reconcile extract` first.")
         relationships = read_table(engine, CANONICAL["relationship"])
         decisions = _decisions(engine, persons)
+        plan = match_incremental.plan(engine, rules)
+        why = "asked for (--full)" if full else plan.why
+        if plan.model is not None and not full:
+            summary = match_incremental.run(engine, run_id, rules, plan, persons, relationships, decisions)
+            if summary is not None:
+                return summary
+            why = "most records changed since the last run"
+        model = plan.model if full and reuse_model else None
         settings = config.matching or MatchingSpec()
         with open_engine(settings.engine, settings.scheduler) as executor:
             result = match_people(
-                persons, relationships, rules, decisions=decisions, engine=executor, chunk_pairs=settings.chunk_pairs
-            )
+                persons, relationships, rules, decisions=decisions, model=model,
+                engine=executor, chunk_pairs=settings.chunk_pairs,
+            )  # fmt: skip
         previous = read_table(engine, PERSON_XREF)
         masters, history = assign(result.clusters, previous, _issued(engine, MASTER_ID_HISTORY), decisions)
         frames = _outputs(result, masters, rules.thresholds.keep_pairs)
@@ -94,14 +115,21 @@ def match(config: Config, run_id: str | None = None) -> MatchSummary:
             "master_relationship": links,
             "master_family": family,
             "family_id_history": family_history,
+            "match_model": match_incremental.model_row(engine, rules, result),
         }
         create_activity_view(engine)  # before publishing: a failure here must leave the last run as it was
         publish_frames(
-            engine, run_id, frames, replace=[t.name for t in MATCH_TABLES], append=[t.name for t in HISTORY_TABLES]
+            engine,
+            run_id,
+            frames,
+            replace=[*(t.name for t in MATCH_TABLES), MATCH_MODEL.name],
+            append=[t.name for t in HISTORY_TABLES],
         )
     finally:
         engine.dispose()
-    summary = _summarise(run_id, result, history, family, xref, frames["master_conflict"])
+    review = len(frames["review_queue"])
+    summary = summarise(run_id, xref, review, history, family, frames["master_conflict"])
+    summary = replace(summary, why=why, rematched=summary.records)
     log.info("match run %s: %d records -> %d masters", run_id, summary.records, summary.masters)
     return summary
 
@@ -141,12 +169,15 @@ def _issued(engine: sa.Engine, history: sa.Table) -> set[str]:
 
 def _outputs(result: MatchResult, masters: pd.Series, keep: float) -> dict[str, pd.DataFrame]:
     clusters = result.clusters.assign(master_id=masters.to_numpy())
-    xref = clusters.rename(columns={"person_id": "source_id"})[
-        ["source_system", "source_id", "master_id", "match_probability", "method"]
-    ]
-    pairs = result.pairs.assign(
-        master_id_l=masters.to_numpy()[result.pairs["rid_l"].to_numpy()],
-        master_id_r=masters.to_numpy()[result.pairs["rid_r"].to_numpy()],
+    xref = clusters.rename(columns={"person_id": "source_id"})[XREF_COLUMNS]
+    return {"person_xref": xref, **pair_outputs(result.pairs, masters.to_numpy(), keep)}
+
+
+def pair_outputs(pairs: pd.DataFrame, masters: np.ndarray, keep: float) -> dict[str, pd.DataFrame]:
+    """match_pair and review_queue rows of decided pairs; `masters`: master ID by rid."""
+    pairs = pairs.assign(
+        master_id_l=masters[pairs["rid_l"].to_numpy()],
+        master_id_r=masters[pairs["rid_r"].to_numpy()],
     ).rename(columns={"person_id_l": "source_id_l", "person_id_r": "source_id_r"})
     kept = pairs[(pairs["match_probability"] >= keep) | (pairs["decision"] != "non_match")]
     match_pair = kept.rename(columns={k: f"level_{k}" for k in COMPARISONS})[
@@ -156,11 +187,7 @@ def _outputs(result: MatchResult, masters: pd.Series, keep: float) -> dict[str, 
     keys = review[["source_system_l", "source_id_l", "source_system_r", "source_id_r"]].itertuples(index=False)
     review["review_id"] = [_review_id(*key) for key in keys]
     review_queue = review[[c.name for c in REVIEW_QUEUE.columns if c.name != "run_id"]]
-    return {
-        "person_xref": xref,
-        "match_pair": match_pair.astype({f: bool for f in FLAGS}),
-        "review_queue": review_queue,
-    }
+    return {"match_pair": match_pair.astype({f: bool for f in FLAGS}), "review_queue": review_queue}
 
 
 def _review_id(system_l: str, id_l: str, system_r: str, id_r: str) -> str:
@@ -169,14 +196,15 @@ def _review_id(system_l: str, id_l: str, system_r: str, id_r: str) -> str:
     return "R" + hashlib.blake2b(f"{first}|{second}".encode(), digest_size=8).hexdigest().upper()
 
 
-def _summarise(
+def summarise(
     run_id: str,
-    result: MatchResult,
+    xref: pd.DataFrame,
+    review_queue: int,
     history: pd.DataFrame,
     family: pd.DataFrame,
-    xref: pd.DataFrame,
     conflict: pd.DataFrame,
 ) -> MatchSummary:
+    """Counts over the whole published crosswalk (`xref`: source_system, person_id, master_id per record)."""
     figures = linkage(xref, family)
     return MatchSummary(
         run_id=run_id,
@@ -184,7 +212,7 @@ def _summarise(
         masters=figures.masters,
         linked_across_systems=figures.linked_across_systems,
         duplicates_within_system=figures.duplicates_within_system,
-        review_queue=int((result.pairs["decision"] == "review").sum()),
+        review_queue=review_queue,
         id_changes=int(history["records"].sum()) if len(history) else 0,
         families=figures.families,
         families_split=figures.families_split,

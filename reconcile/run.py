@@ -113,10 +113,18 @@ def run(
                     events.write("step_finished", step=record.step, seconds=record.seconds, counts=record.counts)
                 step = "publish"
                 _finish(connect_target(work.target_url()), outcome, "succeeded", None)
-            outcome.report = publish_report(outcome.report, reports_dir(config))
         except BaseException as exc:
             _record_failure(url, run_id, step, exc, events)
             raise
+        # Published: from here on nothing may turn the run into a failure (exit 3 means nothing was published).
+        try:
+            outcome.report = publish_report(outcome.report, reports_dir(config))
+        except OSError as exc:
+            log.warning(
+                "run %s was published, but its report could not be moved into place (%s)", run_id, type(exc).__name__
+            )
+            events.write("report_not_published", error=type(exc).__name__)
+            outcome.report = None
     events.write(
         "run_finished",
         status="succeeded",
@@ -151,9 +159,10 @@ def _extract_step(work: Config, outcome: RunOutcome, progress: Progress, full: b
 def _match_step(work: Config, outcome: RunOutcome, progress: Progress, full: bool, today: date | None) -> dict:
     from reconcile.match import match
 
-    summary = match(work, run_id=outcome.run_id)
-    outcome.mode = getattr(summary, "mode", "full")
-    return {k: v for k, v in vars(summary).items() if isinstance(v, int)}
+    summary = match(work, run_id=outcome.run_id, full=full)
+    outcome.mode = summary.mode
+    counts = {k: v for k, v in vars(summary).items() if isinstance(v, int)}
+    return counts | {"field_conflicts": sum(summary.conflicts_by_field.values())}
 
 
 def _validate_step(work: Config, outcome: RunOutcome, progress: Progress, full: bool, today: date | None) -> dict:

@@ -51,12 +51,15 @@ class Holder:
 def run_lock(url: URL, run_id: str) -> Iterator[Holder]:
     """Hold the target's run lock for the block, or raise RunLocked naming who holds it."""
     me = Holder.me(run_id)
+    database = url.database or ""
     if url.get_backend_name() == "postgresql":
         with _advisory_lock(url, me):
             yield me
-    else:
-        with _file_lock(Path(url.database or "reconcile.db"), me):
+    elif url.get_backend_name() == "sqlite" and database not in ("", ":memory:") and not database.startswith("file:"):
+        with _file_lock(Path(database), me):
             yield me
+    else:  # `reconcile run` refuses other targets, so no run can be holding one
+        yield me
 
 
 def _refusal(holder: str) -> RunLocked:
@@ -98,9 +101,9 @@ def _advisory_lock(url: URL, me: Holder) -> Iterator[None]:
     """The lock lives as long as this connection; its application_name tells others who holds it."""
     name = f"{APPLICATION_PREFIX} {me.pid} {me.run_id} {me.host}"[:63]  # PostgreSQL keeps 63 characters
     engine = sa.create_engine(url, poolclass=NullPool, connect_args={"application_name": name})
-    key = _lock_key(url)
     try:
         with engine.connect() as conn:
+            key = _lock_key(conn, url)
             got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar_one()
             conn.commit()
             if not got:
@@ -114,9 +117,10 @@ def _advisory_lock(url: URL, me: Holder) -> Iterator[None]:
         engine.dispose()
 
 
-def _lock_key(url: URL) -> int:
-    """One key per target database (and schema search path), as a signed 64-bit integer."""
-    ident = f"reconcile:{url.database}:{url.query.get('options', '')}".encode()
+def _lock_key(conn: sa.Connection, url: URL) -> int:
+    """One key per target: server, database and the schema its tables land in, however the URL spells it."""
+    schema = conn.execute(sa.text("SELECT current_schema()")).scalar_one()
+    ident = f"reconcile:{url.host}:{url.port or 5432}:{url.database}:{schema}".encode()
     return int.from_bytes(hashlib.blake2b(ident, digest_size=8).digest(), "big", signed=True)
 
 

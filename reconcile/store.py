@@ -7,7 +7,7 @@ A load that fails or is killed part-way leaves the published tables exactly as t
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -144,9 +144,19 @@ def insert_frame(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> N
 
 
 class Stage:
-    """One run's staging tables; `publish` swaps them in, in one transaction."""
+    """One run's staging tables; `publish` swaps them in, in one transaction.
 
-    def __init__(self, engine: Engine, run_id: str, tables: Iterable[sa.Table]) -> None:
+    `drops`: table -> key columns, for tables updated in place: `drop` stages keys, and on publish the
+    published rows with those keys are deleted before the staged rows are copied in (an incremental run).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        run_id: str,
+        tables: Iterable[sa.Table],
+        drops: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
         self.engine = engine
         self.run_id = run_id
         self.metadata = sa.MetaData()
@@ -155,6 +165,12 @@ class Stage:
         self.tables = {
             name: sa.Table(STAGE_PREFIX + name, self.metadata, *(sa.Column(c.name, c.type) for c in table.columns))
             for name, table in self.targets.items()
+        }
+        self.drops = {
+            name: sa.Table(
+                f"{STAGE_PREFIX}drop_{name}", self.metadata, *(sa.Column(c, self.targets[name].c[c].type) for c in keys)
+            )
+            for name, keys in (drops or {}).items()
         }
         self.metadata.drop_all(engine)  # leftovers of a run that was killed
         self.metadata.create_all(engine)
@@ -167,12 +183,27 @@ class Stage:
         with self.engine.begin() as conn:
             insert_frame(conn, self.tables[name], frame)
 
+    def drop(self, name: str, keys: pd.DataFrame) -> None:
+        """Keys of published rows of `name` that this run deletes or rewrites."""
+        if keys.empty:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(self.drops[name].insert(), records(keys[[c.name for c in self.drops[name].columns]]))
+
     def publish(self, replace: dict[str, sa.ColumnElement[bool] | None], append: Iterable[str] = ()) -> None:
-        """`replace`: table -> which published rows this run supersedes (None: all of them)."""
+        """`replace`: table -> which published rows this run supersedes (None: all of them).
+
+        Tables given `drops` lose the rows whose keys were dropped, then gain the staged rows.
+        """
         with self.engine.begin() as conn:
             for name, where in replace.items():
                 table = self.targets[name]
                 conn.execute(table.delete() if where is None else table.delete().where(where))
+                self._copy(conn, name)
+            for name, keys in self.drops.items():
+                table = self.targets[name]
+                dropped = sa.select(*keys.columns)
+                conn.execute(table.delete().where(sa.tuple_(*(table.c[c.name] for c in keys.columns)).in_(dropped)))
                 self._copy(conn, name)
             for name in append:
                 self._copy(conn, name)
@@ -322,6 +353,40 @@ MATCH_TABLES = (
 )  # fmt: skip
 HISTORY_TABLES = (MASTER_ID_HISTORY, FAMILY_ID_HISTORY)
 
+# Incremental runs. record_state: the fingerprint of each loaded person and relationship row, kept by extract;
+# record_change: what each extract found new, changed or deleted (appended); match_model: what the last
+# match run fitted and saw, so the next run can score only what changed with exactly the same model.
+RECORD_STATE = sa.Table(
+    "record_state", metadata,
+    sa.Column("source_system", sa.String(40), primary_key=True),
+    sa.Column("entity", sa.String(40), primary_key=True),
+    sa.Column("record_key", sa.String(512), primary_key=True),
+    sa.Column("person_id", sa.String(128), nullable=False),
+    sa.Column("related_person_id", sa.String(128)),
+    sa.Column("row_hash", sa.String(16), nullable=False),
+    sa.Column("run_id", sa.String(40), nullable=False),
+)  # fmt: skip
+
+RECORD_CHANGE = sa.Table(
+    "record_change",
+    metadata,
+    *(sa.Column(c.name, c.type) for c in RECORD_STATE.columns if c.name != "row_hash"),
+    sa.Column("change", sa.String(16), nullable=False),
+    sa.Index("ix_record_change_run", "run_id"),
+)
+
+LONG_TEXT = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")  # MySQL's TEXT stops at 64 KB
+MATCH_MODEL = sa.Table(
+    "match_model", metadata,
+    sa.Column("run_id", sa.String(40), primary_key=True),
+    sa.Column("extract_run_id", sa.String(40)),
+    sa.Column("rules_hash", sa.String(32), nullable=False),
+    sa.Column("model", LONG_TEXT, nullable=False),  # JSON: m, u, prior, term frequencies, records
+    sa.Column("oversized_blocks", LONG_TEXT, nullable=False),  # JSON: blocks blocking skipped, per rule
+    # Parquet: every record as standardised, so a night re-standardises only what changed
+    sa.Column("records", sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")),
+)  # fmt: skip
+
 
 def read_table(engine: Engine, table: sa.Table) -> pd.DataFrame:
     """In primary-key order (or column order), so what a step computes never depends on storage order."""
@@ -336,11 +401,19 @@ def publish_frames(
     frames: dict[str, pd.DataFrame],
     replace: Iterable[str] = (),
     append: Iterable[str] = (),
+    drop: Mapping[str, pd.DataFrame] | None = None,
 ) -> None:
-    """Stage whole frames and publish them in one transaction: `replace` tables are superseded, `append` grow."""
-    replace, append = list(replace), list(append)
-    stage = Stage(engine, run_id, [metadata.tables[name] for name in (*replace, *append)])
+    """Stage whole frames and publish them in one transaction: `replace` tables are superseded, `append` grow.
+
+    `drop`: table -> keys (a frame of key columns) of published rows to delete before that table's frame is added.
+    """
+    replace, append, drop = list(replace), list(append), dict(drop or {})
+    names = (*replace, *append, *drop)
+    keys = {name: list(frame.columns) for name, frame in drop.items()}
+    stage = Stage(engine, run_id, [metadata.tables[name] for name in names], keys)
     try:
+        for name, keys in drop.items():
+            stage.drop(name, keys)
         for name, frame in frames.items():
             stage.append(name, frame)
         stage.publish(replace={name: None for name in replace}, append=append)

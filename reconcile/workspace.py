@@ -2,16 +2,16 @@
 
 Every step of `reconcile run` publishes into the workspace, exactly as it would into the
 target when run on its own. Only when the whole run has succeeded does the workspace become
-the target: on SQLite by renaming the working file over the target file, on PostgreSQL by
-moving the working schema's tables into place in one transaction. A run killed at any moment
+the target: on SQLite by SQLite's backup API into the target file (one transaction), on
+PostgreSQL by replacing the published tables' rows in one transaction. A run killed at any moment
 (SIGKILL, power loss) leaves the target exactly as the last successful run published it; the
 next run clears the leftovers.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,8 +22,9 @@ from sqlalchemy.engine import URL
 
 from reconcile.config import Config
 from reconcile.errors import ConfigError
+from reconcile.masters.activity import VIEW, activity_view_sql
 from reconcile.privacy import private_file
-from reconcile.store import connect_target
+from reconcile.store import connect_target, metadata
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +63,10 @@ def _sqlite_workspace(config: Config, url: URL, run_id: str) -> Iterator[Config]
         _sqlite_copy(target, work)
     try:
         yield config.model_copy(update={"target": str(url.set(database=str(work)))})
-        _sqlite_durable(work)
-        os.replace(work, target)  # atomic: readers see the old file or the new one, never a mix
-        _fsync_dir(target.parent)
-    except BaseException:
+        private_file(target)
+        _sqlite_copy(work, target)  # one write transaction on the target, under its own journal
+    finally:
         work.unlink(missing_ok=True)
-        raise
 
 
 def clear_sqlite_leftovers(target: Path) -> None:
@@ -77,55 +76,48 @@ def clear_sqlite_leftovers(target: Path) -> None:
         log.info("removed a killed run's working copy")
 
 
-def _sqlite_copy(source: Path, work: Path) -> None:
-    """SQLite's online backup: a consistent copy even if a reader has the target open."""
-    with sqlite3.connect(source) as src, sqlite3.connect(work) as dst:
-        src.backup(dst)
-    src.close()
-    dst.close()
-
-
-def _sqlite_durable(work: Path) -> None:
-    """Fold any WAL into the file and flush it, so the renamed file is complete after a power loss."""
-    with sqlite3.connect(work) as conn:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        conn.execute("PRAGMA journal_mode=DELETE")
-    conn.close()
-    with open(work, "rb") as handle:
-        os.fsync(handle.fileno())
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
+def _sqlite_copy(source: Path, destination: Path) -> None:
+    """SQLite's online backup API, both ways. Copying the work back this way, not renaming the file,
+    goes through the target's own locking and journal (rollback or WAL): readers see the old pages or
+    the new ones, a kill mid-copy is rolled back on next open, and no WAL of the old file is left
+    beside a new one to corrupt it."""
+    src, dst = sqlite3.connect(source), sqlite3.connect(destination, timeout=60)
     try:
-        os.fsync(fd)
+        src.backup(dst)
     finally:
-        os.close(fd)
+        src.close()
+        dst.close()
 
 
 @contextmanager
 def _postgres_workspace(config: Config, url: URL, run_id: str) -> Iterator[Config]:
-    schema = WORK_SCHEMA_PREFIX + run_id.lower()
     engine = connect_target(url)  # creates the published tables if this is the first run
     try:
         published = _current_schema(engine)
-        clear_postgres_leftovers(engine)
+        prefix = work_schema_prefix(published)
+        schema = prefix + run_id.lower()
+        clear_postgres_leftovers(engine, prefix)
         _postgres_copy(engine, published, schema)
         try:
             yield config.model_copy(update={"target": _with_search_path(url, schema)})
             _postgres_publish(engine, published, schema)
-        except BaseException:
+        finally:
             _drop_schema_quietly(engine, schema)
-            raise
     finally:
         engine.dispose()
 
 
-def clear_postgres_leftovers(engine: sa.Engine) -> None:
+def work_schema_prefix(published: str) -> str:
+    """Working schemas are named for the target's schema, so clearing leftovers never touches another target's."""
+    return WORK_SCHEMA_PREFIX + hashlib.blake2b(published.encode(), digest_size=4).hexdigest() + "_"
+
+
+def clear_postgres_leftovers(engine: sa.Engine, prefix: str) -> None:
+    """Working schemas of this target's killed runs: the lock guarantees none of them is still running."""
     with engine.begin() as conn:
         names = conn.execute(
-            sa.text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :prefix"),
-            {"prefix": WORK_SCHEMA_PREFIX + "%"},
+            sa.text("SELECT nspname FROM pg_namespace WHERE left(nspname, :n) = :prefix"),
+            {"n": len(prefix), "prefix": prefix},
         ).scalars()
         for name in list(names):
             conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
@@ -137,35 +129,36 @@ def _current_schema(engine: sa.Engine) -> str:
         return str(conn.execute(sa.text("SELECT current_schema()")).scalar_one())
 
 
+def _ours(conn: sa.Connection, schema: str) -> list[str]:
+    """The toolkit's own tables in a schema; anything else there belongs to someone else and is left alone."""
+    return [name for name in sa.inspect(conn).get_table_names(schema=schema) if name in metadata.tables]
+
+
 def _postgres_copy(engine: sa.Engine, published: str, schema: str) -> None:
     """The working schema starts as the published state, so an incremental run sees what was published."""
     with engine.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        for table in _tables(conn, published):
+        for table in _ours(conn, published):
             conn.execute(sa.text(f'CREATE TABLE "{schema}"."{table}" (LIKE "{published}"."{table}" INCLUDING ALL)'))
             conn.execute(sa.text(f'INSERT INTO "{schema}"."{table}" SELECT * FROM "{published}"."{table}"'))
 
 
 def _postgres_publish(engine: sa.Engine, published: str, schema: str) -> None:
-    """One transaction: PostgreSQL's DDL is transactional, so readers see the old tables or the new ones."""
+    """One transaction, rows replaced in place: the published tables keep their grants, comments and the
+    views others built on them, and readers (MVCC) see the old rows or the new ones, never a mix."""
     with engine.begin() as conn:
-        views = _views(conn, schema)
-        for view in _views(conn, published):
-            conn.execute(sa.text(f'DROP VIEW IF EXISTS "{published}"."{view}" CASCADE'))
-        for table in _tables(conn, schema):
-            conn.execute(sa.text(f'DROP TABLE IF EXISTS "{published}"."{table}" CASCADE'))
-            conn.execute(sa.text(f'ALTER TABLE "{schema}"."{table}" SET SCHEMA "{published}"'))
-        for view in views:
-            conn.execute(sa.text(f'ALTER VIEW "{schema}"."{view}" SET SCHEMA "{published}"'))
-        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-
-
-def _tables(conn: sa.Connection, schema: str) -> list[str]:
-    return list(sa.inspect(conn).get_table_names(schema=schema))
-
-
-def _views(conn: sa.Connection, schema: str) -> list[str]:
-    return list(sa.inspect(conn).get_view_names(schema=schema))
+        existing = set(_ours(conn, published))
+        for table in _ours(conn, schema):
+            if table not in existing:  # new this run: its table moves in whole
+                conn.execute(sa.text(f'ALTER TABLE "{schema}"."{table}" SET SCHEMA "{published}"'))
+                continue
+            columns = ", ".join(f'"{c["name"]}"' for c in sa.inspect(conn).get_columns(table, schema=schema))
+            conn.execute(sa.text(f'DELETE FROM "{published}"."{table}"'))
+            conn.execute(
+                sa.text(f'INSERT INTO "{published}"."{table}" ({columns}) SELECT {columns} FROM "{schema}"."{table}"')
+            )
+        if VIEW not in sa.inspect(conn).get_view_names(schema=published):  # first run: the view joins the tables
+            conn.exec_driver_sql(activity_view_sql(conn.dialect, published))
 
 
 def _with_search_path(url: URL, schema: str) -> str:

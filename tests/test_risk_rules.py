@@ -179,3 +179,21 @@ def test_source_suites_run_per_source_and_catch_the_planted_defects(validated):
     before = checks[checks["expectation"] == "contact.decision_not_before_contact"]["unexpected_count"].sum()
     assert before == (planted["kind"] == "decision_before_contact").sum() > 0
     assert checks[checks["expectation"] == "person.person_id_unique"]["success"].all()  # extract rejected duplicates
+
+
+def test_the_gate_judges_the_latest_validation_run_even_when_it_raised_no_flags(tmp_path):
+    """A clean run writes no risk_flag rows; the gate must not fall back on the run before it."""
+    import sqlalchemy as sa
+
+    from reconcile.gate import judge
+    from reconcile.store import RISK_FLAG, SOURCE_CHECK, connect_target
+
+    engine = connect_target(sa.make_url(f"sqlite:///{tmp_path / 'target.db'}"))
+    check = {"source_system": "lcs", "entity": "person", "expectation": "x", "column": None, "success": True}
+    flag = {"rule": "CP_PLAN_NOT_VISIBLE", "severity": "critical", "entity": "person", "source_system": "lcs"}
+    with engine.begin() as conn:
+        conn.execute(SOURCE_CHECK.insert(), [{**check, "run_id": "R1"}, {**check, "run_id": "R2"}])
+        conn.execute(RISK_FLAG.insert(), [{**flag, "run_id": "R1", "source_id": "1", "explanation": "e"}])
+    result = judge(engine, max_critical=0, max_high=None)
+    engine.dispose()
+    assert (result.run_id, result.exit_code, result.by_severity["critical"]) == ("R2", 0, 0)

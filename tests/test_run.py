@@ -293,3 +293,80 @@ def test_a_query_failing_mid_stream_aborts_before_publishing(demo_folder, tmp_pa
     assert result.exit_code == 3
     assert "source 'broken'" in result.output and "read failed" in result.output
     assert _fingerprint(url) == published
+
+
+@pytest.mark.parametrize("command", ["extract", "match", "validate"])
+def test_steps_that_write_refuse_while_a_run_holds_the_target(demo_folder, tmp_path, command):
+    """A run's atomic publish would silently replace what they wrote, so they refuse instead."""
+    folder = _fresh_copy(demo_folder, tmp_path)
+    config = folder / "reconcile.yaml"
+    with run_lock(load_config(config).target_url(), "NIGHTLY"):
+        result = CliRunner().invoke(cli, [command, "--config", str(config)])
+    assert result.exit_code == 3 and "NIGHTLY" in result.output
+    assert not (folder / "reconcile.db").exists(), "nothing was written"
+
+
+def test_a_run_publishes_safely_into_a_wal_target_a_reader_holds_open(demo_folder, tmp_path):
+    """Renaming a new file over a WAL database would leave the old WAL beside it and corrupt it."""
+    folder = _fresh_copy(demo_folder, tmp_path)
+    config = folder / "reconcile.yaml"
+    assert CliRunner().invoke(cli, ["run", "--config", str(config), "--quiet"]).exit_code in (0, 1, 2)
+    target = folder / "reconcile.db"
+    reader = sqlite3.connect(target)
+    reader.execute("PRAGMA journal_mode=WAL")
+    assert reader.execute("SELECT count(*) FROM person_xref").fetchone()[0] > 0
+    _change_sources(folder)
+    result = CliRunner().invoke(cli, ["run", "--config", str(config), "--quiet"])
+    assert result.exit_code in (0, 1, 2), result.output
+    assert reader.execute("SELECT count(*) FROM person_xref").fetchone()[0] > 0
+    reader.close()
+    check = sqlite3.connect(target)
+    assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    latest = check.execute("SELECT status FROM run_log ORDER BY run_id DESC LIMIT 1").fetchone()
+    check.close()
+    assert latest == ("succeeded",)
+
+
+def test_publishing_on_postgres_keeps_grants_comments_views_and_other_targets_runs(
+    demo_folder, tmp_path, postgres_target, postgres, unique
+):
+    folder = _fresh_copy(demo_folder, tmp_path)
+    config = _target(folder, postgres_target)
+    assert CliRunner().invoke(cli, ["run", "--config", str(config), "--quiet"]).exit_code in (0, 1, 2)
+    other = f"reconcile_run_00000000_{unique}"  # another target's run, working in the same database
+    with postgres.begin() as conn:
+        conn.execute(sa.text(f'GRANT SELECT ON "{unique}".master_person TO PUBLIC'))
+        conn.execute(sa.text(f"COMMENT ON TABLE \"{unique}\".master_person IS 'documented'"))
+        view = f'CREATE VIEW "{unique}".bi_masters AS SELECT count(*) AS n FROM "{unique}".master_person'
+        conn.execute(sa.text(view))
+        conn.execute(sa.text(f'CREATE SCHEMA "{other}"'))
+    try:
+        assert CliRunner().invoke(cli, ["run", "--config", str(config), "--quiet"]).exit_code in (0, 1, 2)
+        with postgres.connect() as conn:
+            table = f'"{unique}".master_person'
+            acl = conn.execute(sa.text(f"SELECT relacl::text FROM pg_class WHERE oid = '{table}'::regclass"))
+            assert "=r/" in acl.scalar_one(), "PUBLIC keeps its SELECT grant"
+            comment = conn.execute(sa.text(f"SELECT obj_description('{table}'::regclass)"))
+            assert comment.scalar_one() == "documented"
+            assert conn.execute(sa.text(f'SELECT n FROM "{unique}".bi_masters')).scalar_one() > 0
+            kept = conn.execute(sa.text("SELECT count(*) FROM pg_namespace WHERE nspname = :n"), {"n": other})
+            assert kept.scalar_one() == 1, "another target's working schema is not ours to clear"
+            assert conn.execute(sa.text(f'SELECT count(*) FROM "{unique}".master_activity')).scalar_one() > 0
+    finally:
+        with postgres.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{other}" CASCADE'))
+
+
+def test_a_failure_after_publishing_does_not_turn_the_run_into_an_error(demo_folder, tmp_path, monkeypatch):
+    """Exit 3 promises nothing was published; once the target is published the run has succeeded."""
+    import reconcile.run as run_module
+
+    def broken(*_args, **_kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(run_module, "publish_report", broken)
+    folder = _fresh_copy(demo_folder, tmp_path)
+    result = CliRunner().invoke(cli, ["run", "--config", str(folder / "reconcile.yaml"), "--quiet"])
+    assert result.exit_code in (0, 1, 2), result.output
+    status = sqlite3.connect(folder / "reconcile.db").execute("SELECT status, exit_code FROM run_log").fetchall()
+    assert status == [("succeeded", result.exit_code)]

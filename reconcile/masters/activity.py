@@ -8,7 +8,7 @@ extract and match last published.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Dialect, Engine
 
 from reconcile.store import CANONICAL, PERSON_XREF
 
@@ -52,7 +52,13 @@ def activity_select() -> sa.Select:
 
 def create_activity_view(engine: Engine) -> None:
     """(Re)create the view in the target's own SQL dialect."""
-    body = activity_select().compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
     with engine.begin() as conn:
         conn.exec_driver_sql(f"DROP VIEW IF EXISTS {VIEW}")
-        conn.exec_driver_sql(f"CREATE VIEW {VIEW} AS {body}")
+        conn.exec_driver_sql(activity_view_sql(engine.dialect))
+
+
+def activity_view_sql(dialect: Dialect, schema: str | None = None) -> str:
+    """CREATE VIEW, in `schema` if given; the tables it reads are found on the search path."""
+    body = activity_select().compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+    name = f'"{schema}".{VIEW}' if schema else VIEW
+    return f"CREATE VIEW {name} AS {body}"

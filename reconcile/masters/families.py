@@ -38,17 +38,29 @@ def master_relationships(relationships: pd.DataFrame, xref: pd.DataFrame) -> pd.
         }
     ).dropna(subset=["master_id", "related_master_id"])
     rows = rows[rows["master_id"] != rows["related_master_id"]]  # one person is not their own relative
-    recorded = (
-        rows.groupby(["master_id", "related_master_id", "relationship"], sort=True)["source_system"]
-        .agg(lambda s: ",".join(sorted(set(s))))
-        .rename("source_systems")
-        .reset_index()
-        .assign(derived=False)
-    )
+    recorded = _systems_per_link(rows)
     derived = _siblings_by_parent(recorded)
     both = pd.concat([recorded, derived], ignore_index=True)
     both = both.drop_duplicates(["master_id", "related_master_id", "relationship"], keep="first")
     return both[RELATIONSHIP_COLUMNS].sort_values(RELATIONSHIP_COLUMNS[:3]).reset_index(drop=True)
+
+
+def _systems_per_link(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per recorded link, with the systems recording it joined by commas, in key order.
+
+    Whole-array work: a link has at most one row per source, so the systems are joined rank by rank.
+    """
+    keys = ["master_id", "related_master_id", "relationship"]
+    distinct = rows[[*keys, "source_system"]].drop_duplicates().sort_values([*keys, "source_system"])
+    rank = distinct.groupby(keys, sort=False).cumcount().to_numpy()
+    systems = distinct["source_system"].to_numpy(dtype=object)
+    link = np.cumsum(rank == 0) - 1  # sorted by key, so each link's rows are together and rank 0 comes first
+    joined = systems[rank == 0].copy()
+    for r in range(1, int(rank.max(initial=0)) + 1):
+        at = rank == r
+        joined[link[at]] = joined[link[at]] + "," + systems[at]
+    recorded = distinct.loc[rank == 0, keys].reset_index(drop=True)
+    return recorded.assign(source_systems=joined, derived=False)
 
 
 def _siblings_by_parent(recorded: pd.DataFrame) -> pd.DataFrame:

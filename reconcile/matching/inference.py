@@ -53,7 +53,7 @@ def _term_frequency_adjusted(
     if not exact.any():
         return w
     values = std[k].to_numpy()[pairs["rid_l"].to_numpy()[exact]]
-    floor = 1.0 / max(len(std), 1)
+    floor = 1.0 / max(model.records or len(std), 1)  # the fitted population, so a stored model scores the same
     shares = np.array([max(model.term_frequency[k].get(v, floor), floor) for v in values])
     adjusted = w.copy()
     adjusted[exact] = np.log2(model.m[k][-1] / shares)

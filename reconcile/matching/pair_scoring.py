@@ -36,17 +36,23 @@ class Shared:
     relatives: Relatives
 
 
-def score_chunk(chunk: PairChunk, shared: Shared) -> pd.DataFrame:
-    """rid_l, rid_r, rule, the comparison levels, weights, probability and constraint flags of one chunk's pairs."""
-    pairs = chunk.pairs(shared.codes)
-    std = shared.prepared.std
-    gammas = compare(shared.prepared, pairs, shared.rules.comparisons)
-    scores = score(std, pairs, gammas, shared.model)
-    flags = flag(std, pairs, gammas, shared.rules.constraints, shared.relatives)
+def scored_pairs(
+    prepared: Prepared, pairs: pd.DataFrame, rules: Rules, model: Model, relatives: Relatives | pd.DataFrame | None
+) -> pd.DataFrame:
+    """The pairs (rid_l, rid_r, rule), then their comparison levels, weights, probability and constraint flags."""
+    std = prepared.std
+    gammas = compare(prepared, pairs, rules.comparisons)
+    scores = score(std, pairs, gammas, model)
+    flags = flag(std, pairs, gammas, rules.constraints, relatives)
     return pd.concat([pairs, gammas, scores, flags], axis=1)
 
 
-def score_pairs(
+def score_chunk(chunk: PairChunk, shared: Shared) -> pd.DataFrame:
+    """One chunk's pairs, scored: what each engine runs on each chunk."""
+    return scored_pairs(shared.prepared, chunk.pairs(shared.codes), shared.rules, shared.model, shared.relatives)
+
+
+def score_candidates(
     prepared: Prepared,
     rules: Rules,
     model: Model,

@@ -17,7 +17,7 @@ from reconcile.matching.clustering import cluster
 from reconcile.matching.comparisons import COMPARISONS, Prepared
 from reconcile.matching.constraints import FLAGS, REASONS
 from reconcile.matching.engines import Engine
-from reconcile.matching.pair_scoring import DEFAULT_CHUNK_PAIRS, score_pairs
+from reconcile.matching.pair_scoring import DEFAULT_CHUNK_PAIRS, score_candidates, scored_pairs
 from reconcile.matching.rules import Rules, load_rules
 from reconcile.matching.standardise import record_rids, standardise
 from reconcile.matching.training import Model, train
@@ -45,11 +45,13 @@ def match_people(
     rules: Rules | None = None,
     decisions: pd.DataFrame | None = None,
     seed: int | None = None,
+    model: Model | None = None,
     engine: Engine | None = None,
     chunk_pairs: int = DEFAULT_CHUNK_PAIRS,
 ) -> MatchResult:
     """Cluster person records into people. `decisions`: reviewers' MATCH / NOT_MATCH on pairs of records.
 
+    `model`: score with this fitted model instead of training one (an incremental run's stored model).
     `engine` runs the chunks of pairs (this process unless given); neither it nor `chunk_pairs` changes the result.
     """
     rules = rules or load_rules()
@@ -57,9 +59,9 @@ def match_people(
         rules = rules.model_copy(update={"training": rules.training.model_copy(update={"seed": seed})})
     # rid is a row's position: records are put in key order first, so the same records in any order give the
     # same model and clusters; `clusters` is handed back in the caller's order.
-    order = np.lexsort((persons["person_id"].astype(str).to_numpy(), persons["source_system"].astype(str).to_numpy()))
+    order = key_order(persons)
     sorted_persons = persons.iloc[order].reset_index(drop=True)
-    result = _match_sorted(sorted_persons, relationships, rules, decisions, engine, chunk_pairs)
+    result = _match_sorted(sorted_persons, relationships, rules, decisions, model, engine, chunk_pairs)
     result.clusters = result.clusters.iloc[np.argsort(order)].reset_index(drop=True)
     return result
 
@@ -69,6 +71,7 @@ def _match_sorted(
     relationships: pd.DataFrame | None,
     rules: Rules,
     decisions: pd.DataFrame | None,
+    model: Model | None = None,
     engine: Engine | None = None,
     chunk_pairs: int = DEFAULT_CHUNK_PAIRS,
 ) -> MatchResult:
@@ -80,12 +83,29 @@ def _match_sorted(
         return _result(std, _empty_pairs(), np.arange(len(std)), None, BlockingReport())
 
     prepared = Prepared(std)
-    model = train(prepared, rules, labels=reviewed.rename(columns={"match": "is_match"}))
+    model = model or train(prepared, rules, labels=reviewed.rename(columns={"match": "is_match"}))
     # Blocking, comparison, scoring and flags run chunk by chunk on the engine (pair_scoring).
-    pairs, report = score_pairs(prepared, rules, model, links, reviewed, engine, chunk_pairs)
-    scored = pd.concat([pairs.iloc[:, :3], _pair_ids(std, pairs), pairs.iloc[:, 3:]], axis=1)
+    pairs, report = score_candidates(prepared, rules, model, links, reviewed, engine, chunk_pairs)
+    scored = _with_ids(std, pairs)
     scored, labels = _decide(scored, reviewed, rules, std["nhs"].to_numpy(dtype=object))
     return _result(std, scored, labels, model, report)
+
+
+def key_order(persons: pd.DataFrame) -> np.ndarray:
+    """Positions of the records in (source_system, person_id) order: the order rids are given in."""
+    return np.lexsort((persons["person_id"].astype(str).to_numpy(), persons["source_system"].astype(str).to_numpy()))
+
+
+def score_pairs(
+    prepared: Prepared, pairs: pd.DataFrame, rules: Rules, model: Model, links: pd.DataFrame
+) -> pd.DataFrame:
+    """Each given pair with both records' IDs, its comparison levels, weights and constraint flags."""
+    return _with_ids(prepared.std, scored_pairs(prepared, pairs.reset_index(drop=True), rules, model, links))
+
+
+def _with_ids(std: pd.DataFrame, scored: pd.DataFrame) -> pd.DataFrame:
+    """Both records' source system and person ID, after rid_l, rid_r and rule."""
+    return pd.concat([scored.iloc[:, :3], _pair_ids(std, scored), scored.iloc[:, 3:]], axis=1)
 
 
 def _pair_ids(std: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
@@ -170,7 +190,10 @@ def _result(
 
 
 def _best_link(n: int, pairs: pd.DataFrame) -> pd.DataFrame:
-    """How each record joined its master: its strongest link in, and what kind of link that was."""
+    """How each record joined its master: its strongest link in, and what kind of link that was.
+
+    Ties go to the first pair in (rid_l, rid_r) order (a stable sort), so an incremental run, which sees a
+    subset of the pairs in the same order, picks the same link as a full one."""
     best = pd.DataFrame({"p": np.ones(n), "method": ["deterministic"] * n})
     if pairs.empty:
         return best
@@ -178,7 +201,7 @@ def _best_link(n: int, pairs: pd.DataFrame) -> pd.DataFrame:
     sides = pd.concat(
         [linked[["rid_l", "match_probability", "nhs", "dob", "reason"]].rename(columns={"rid_l": "rid"}),
          linked[["rid_r", "match_probability", "nhs", "dob", "reason"]].rename(columns={"rid_r": "rid"})]
-    ).sort_values("match_probability", ascending=False).drop_duplicates("rid")  # fmt: skip
+    ).sort_values("match_probability", ascending=False, kind="stable").drop_duplicates("rid")  # fmt: skip
     method = np.where(
         sides["reason"] == "reviewer decided MATCH",
         "review",
@@ -201,6 +224,15 @@ def _decision_rids(std: pd.DataFrame, decisions: pd.DataFrame | None) -> pd.Data
     return pd.DataFrame(
         {"rid_l": np.minimum(a, b), "rid_r": np.maximum(a, b), "match": (decisions["decision"][known] == "MATCH")}
     ).astype({"match": np.int64})
+
+
+def _with_reviewed_pairs(pairs: pd.DataFrame, reviewed: pd.DataFrame) -> pd.DataFrame:
+    """A pair a reviewer decided is scored even if no blocking rule brings it together."""
+    if reviewed.empty:
+        return pairs
+    extra = reviewed[["rid_l", "rid_r"]].assign(rule=np.int16(-1))
+    merged = pd.concat([pairs, extra], ignore_index=True).drop_duplicates(["rid_l", "rid_r"], keep="first")
+    return merged.sort_values(["rid_l", "rid_r"]).reset_index(drop=True)
 
 
 def _reviewer_verdict(scored: pd.DataFrame, reviewed: pd.DataFrame) -> np.ndarray:

@@ -40,6 +40,7 @@ class Model:
     u: dict[str, np.ndarray]
     prior: float  # probability that two records drawn at random are the same person
     term_frequency: dict[str, dict[str, float]]  # per comparison: value -> share of records holding it
+    records: int = 0  # how many records it was fitted on: a name it never saw counts as one of these
 
     def weights(self) -> dict[str, np.ndarray]:
         """Match weight of each level, in bits: log2(m/u)."""
@@ -78,7 +79,7 @@ def train(records: pd.DataFrame | Prepared, rules: Rules, labels: pd.DataFrame |
     m_final = {k: _floored(v) for k, v in m_final.items()}
     prior = estimate_prior(std, sessions, m_final)
     tf = {k: _term_frequency(std[k]) for k in ("forename", "surname") if getattr(rules.comparisons, k).term_frequency}
-    return Model(m=m_final, u=u, prior=prior, term_frequency=tf)
+    return Model(m=m_final, u=u, prior=prior, term_frequency=tf, records=len(std))
 
 
 def _fixed_by(rule: list[str]) -> set[str]:

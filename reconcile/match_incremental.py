@@ -1,0 +1,238 @@
+"""The incremental match step: re-match what changed since the last run and update the outputs in place.
+
+`plan` says whether an incremental run is possible (a stored model fitted under the same rules);
+`run` re-matches the records a change can reach (reconcile/matching/incremental.py), gives their
+clusters master IDs with the same `assign` as a full run, rebuilds only their masters' surviving values
+and conflicts, and publishes only rows that differ, in one transaction. Families are recomputed whole
+(a merge far away can join two families) but only changed rows are written.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from reconcile.changes import TRACKED, changed_people
+from reconcile.masters import conflicts, survive
+from reconcile.masters.activity import create_activity_view
+from reconcile.masters.families import household_links, master_families, master_relationships
+from reconcile.matching import MatchResult, Rules
+from reconcile.matching.incremental import match_changes, oversized_blocks, record_keys
+from reconcile.matching.master_ids import assign
+from reconcile.matching.stored_model import (
+    model_from_json,
+    model_to_json,
+    records_from_parquet,
+    records_to_parquet,
+    rules_hash,
+)
+from reconcile.matching.training import Model
+from reconcile.store import (
+    FAMILY_ID_HISTORY,
+    LOAD_SUMMARY,
+    MASTER_CONFLICT,
+    MASTER_FAMILY,
+    MASTER_ID_HISTORY,
+    MASTER_RELATIONSHIP,
+    MATCH_MODEL,
+    MATCH_PAIR,
+    PERSON_XREF,
+    RECORD_CHANGE,
+    REVIEW_QUEUE,
+    publish_frames,
+    read_table,
+)
+
+if TYPE_CHECKING:
+    from reconcile.match import MatchSummary
+
+MAX_CHANGED_SHARE = 0.5  # beyond this share of records changed, a full run is as cheap and refits the model
+PAIR_KEY = ["source_system_l", "source_id_l", "source_system_r", "source_id_r"]
+RELATIONSHIP_KEY = ["master_id", "related_master_id", "relationship"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    model: Model | None  # the stored model, when an incremental run may use it
+    stored: dict | None  # the stored match_model row
+    why: str  # why a full run, when it must be one
+
+
+def plan(engine: sa.Engine, rules: Rules) -> Plan:
+    """An incremental run needs last run's model, fitted under the same matching rules."""
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(MATCH_MODEL).order_by(MATCH_MODEL.c.run_id.desc()).limit(1)).mappings().first()
+    if row is None:
+        return Plan(None, None, "no previous model")
+    if row["rules_hash"] != rules_hash(rules):
+        return Plan(None, None, "the matching rules changed")
+    if row["extract_run_id"] is None:
+        return Plan(None, None, "the last match run saw no extract")
+    model = model_from_json(row["model"])
+    if model is None:
+        return Plan(None, None, "the stored model is from another version")
+    return Plan(model, dict(row), "")
+
+
+def model_row(engine: sa.Engine, rules: Rules, result: MatchResult) -> pd.DataFrame:
+    """What the next incremental run needs from this full one: the model, the rules and the blocks skipped."""
+    if result.model is None:  # fewer than two records: nothing fitted, the next run is full again
+        return pd.DataFrame(columns=[c.name for c in MATCH_MODEL.columns])
+    return _model_frame(engine, rules, result.model, oversized_blocks(result.std, rules), result.std)
+
+
+def _model_frame(
+    engine: sa.Engine, rules: Rules, model: Model, oversized: dict[str, list[str]], std: pd.DataFrame
+) -> pd.DataFrame:
+    with engine.connect() as conn:
+        extract_run = conn.execute(sa.select(sa.func.max(LOAD_SUMMARY.c.run_id))).scalar()
+    return pd.DataFrame(
+        [
+            {
+                "extract_run_id": extract_run,
+                "rules_hash": rules_hash(rules),
+                "model": model_to_json(model),
+                "oversized_blocks": json.dumps(oversized, sort_keys=True),
+                "records": records_to_parquet(std),
+            }
+        ]
+    )
+
+
+def run(
+    engine: sa.Engine,
+    run_id: str,
+    rules: Rules,
+    plan: Plan,
+    persons: pd.DataFrame,
+    relationships: pd.DataFrame,
+    decisions: pd.DataFrame | None = None,
+) -> MatchSummary | None:
+    """The night's match, published; None when so much changed that a full run should be made instead."""
+    from reconcile.match import XREF_COLUMNS, _issued, pair_outputs, summarise
+
+    if plan.model is None or plan.stored is None:
+        raise ValueError("an incremental run needs a stored model")
+    touched = _touched_since(engine, plan.stored["extract_run_id"])
+    previous = read_table(engine, PERSON_XREF)
+    previous_keys = record_keys(previous["source_system"], previous["source_id"])
+    current = record_keys(persons["source_system"], persons["person_id"])
+    moved = len(touched) + len(current.difference(previous_keys)) + len(previous_keys.difference(current))
+    if moved > MAX_CHANGED_SHARE * max(len(persons), 1):
+        return None
+    old_pairs = _read(engine, MATCH_PAIR, [*PAIR_KEY, "match_probability", "reason"])
+    cached = records_from_parquet(plan.stored["records"])
+    oversized = json.loads(plan.stored["oversized_blocks"])
+    rm = match_changes(
+        persons, relationships, rules, plan.model, previous_keys, old_pairs, touched, oversized, decisions, cached
+    )
+
+    std_keys = record_keys(rm.std["source_system"], rm.std["person_id"])
+    redone = std_keys[rm.affected].append(rm.deleted)
+    involved = previous_keys.isin(redone)
+    masters, history = assign(rm.clusters, previous[involved], _issued(engine, MASTER_ID_HISTORY), decisions)
+    xref = rm.clusters.rename(columns={"person_id": "source_id"}).assign(master_id=masters.to_numpy())[XREF_COLUMNS]
+    whole = pd.concat([previous.loc[~involved, XREF_COLUMNS], xref], ignore_index=True)
+    by_rid = pd.Series(whole["master_id"].to_numpy(), index=record_keys(whole["source_system"], whole["source_id"]))
+    by_rid = by_rid.reindex(std_keys).to_numpy(dtype=object)
+
+    frames = pair_outputs(rm.pairs, by_rid, rules.thresholds.keep_pairs)
+    dropped_pairs = _pairs_redone(old_pairs, std_keys[rm.changed].append(rm.deleted), redone)
+    frames["review_queue"] = _review_queue(engine, frames["review_queue"], dropped_pairs, whole)
+
+    records = xref.rename(columns={"source_id": "person_id"})
+    frames["master_person"], frames["master_person_provenance"] = survive(persons, records, rules.survivorship)
+    frames["master_conflict"] = conflicts(persons, records)
+    old_masters = previous.loc[involved, "master_id"].to_numpy()
+    gone_masters = pd.DataFrame({"master_id": pd.unique(np.concatenate([old_masters, masters.to_numpy()]))})
+
+    whole_records = whole.rename(columns={"source_id": "person_id"})
+    links = master_relationships(relationships, whole_records)
+    households = household_links(rm.std, pd.Series(by_rid))
+    old_family = read_table(engine, MASTER_FAMILY)
+    family, family_history = master_families(links, households, old_family, _issued(engine, FAMILY_ID_HISTORY))
+    old_links = read_table(engine, MASTER_RELATIONSHIP)
+    frames["master_relationship"], dropped_links = _differences(old_links, links, RELATIONSHIP_KEY)
+    frames["master_family"], dropped_family = _differences(old_family, family, ["master_id"])
+    frames |= {
+        "person_xref": xref,
+        "master_id_history": history,
+        "family_id_history": family_history,
+        "match_model": _model_frame(engine, rules, plan.model, rm.oversized, rm.std),
+    }
+    create_activity_view(engine)
+    publish_frames(
+        engine,
+        run_id,
+        frames,
+        replace=[REVIEW_QUEUE.name, MATCH_MODEL.name],
+        append=[MASTER_ID_HISTORY.name, FAMILY_ID_HISTORY.name],
+        drop={
+            "person_xref": pd.DataFrame({"source_system": [k.split("|", 1)[0] for k in redone],
+                                         "source_id": [k.split("|", 1)[1] for k in redone]}),
+            "match_pair": dropped_pairs,
+            "master_person": gone_masters,
+            "master_person_provenance": gone_masters,
+            "master_conflict": gone_masters,
+            "master_relationship": dropped_links,
+            "master_family": dropped_family,
+        },
+    )  # fmt: skip
+    conflict = _current_conflicts(engine)
+    summary = summarise(run_id, whole_records, len(frames["review_queue"]), history, family, conflict)
+    why = (
+        f"{int(rm.changed.sum())} records changed (with their households), {len(rm.deleted)} deleted, "
+        f"{int(rm.affected.sum())} re-matched"
+    )
+    return replace(summary, mode="incremental", why=why, rematched=int(rm.affected.sum()))
+
+
+def _touched_since(engine: sa.Engine, extract_run: str) -> pd.DataFrame:
+    """People whose person or relationship rows changed in any load since the one last matched."""
+    query = sa.select(RECORD_CHANGE).where(RECORD_CHANGE.c.run_id > extract_run, RECORD_CHANGE.c.entity.in_(TRACKED))
+    with engine.connect() as conn:
+        return changed_people(pd.read_sql(query, conn))
+
+
+def _read(engine: sa.Engine, table: sa.Table, columns: list[str]) -> pd.DataFrame:
+    with engine.connect() as conn:
+        return pd.read_sql(sa.select(*(table.c[c] for c in columns)), conn)
+
+
+def _pairs_redone(old_pairs: pd.DataFrame, changed: pd.Index, redone: pd.Index) -> pd.DataFrame:
+    """Last run's pairs that this run scores again: touching a changed record, or between two re-matched."""
+    left = record_keys(old_pairs["source_system_l"], old_pairs["source_id_l"])
+    right = record_keys(old_pairs["source_system_r"], old_pairs["source_id_r"])
+    again = left.isin(changed) | right.isin(changed) | (left.isin(redone) & right.isin(redone))
+    return old_pairs.loc[again, PAIR_KEY].reset_index(drop=True)
+
+
+def _review_queue(engine: sa.Engine, new: pd.DataFrame, dropped: pd.DataFrame, xref: pd.DataFrame) -> pd.DataFrame:
+    """Last run's queue without the pairs scored again, its masters brought up to date, plus the new pairs."""
+    old = read_table(engine, REVIEW_QUEUE).drop(columns="run_id")
+    old = old.merge(dropped.assign(_gone=True), on=PAIR_KEY, how="left")
+    old = old[old["_gone"].isna()].drop(columns="_gone")
+    master = pd.Series(xref["master_id"].to_numpy(), index=record_keys(xref["source_system"], xref["source_id"]))
+    for side in ("l", "r"):
+        keys = record_keys(old[f"source_system_{side}"], old[f"source_id_{side}"])
+        old[f"master_id_{side}"] = master.reindex(keys).to_numpy()
+    return pd.concat([old[new.columns], new], ignore_index=True)
+
+
+def _differences(old: pd.DataFrame, new: pd.DataFrame, key: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows of `new` not published as they are, keys of published rows to delete) for a table rebuilt whole."""
+    columns = list(new.columns)
+    old = old[columns].astype({c: bool for c in columns if new[c].dtype == bool})
+    both = new.merge(old, on=columns, how="outer", indicator=True)
+    added = both.loc[both["_merge"] == "left_only", columns]
+    dropped = pd.concat([both.loc[both["_merge"] == "right_only", key], added[key]]).drop_duplicates()
+    return added.reset_index(drop=True), dropped.reset_index(drop=True)
+
+
+def _current_conflicts(engine: sa.Engine) -> pd.DataFrame:
+    return _read(engine, MASTER_CONFLICT, ["master_id", "field"])

@@ -1,0 +1,253 @@
+"""Incremental matching: re-match only the records a change can reach, and get what a full run would.
+
+A full run's clusters are decided one link-graph component at a time (clustering never looks across
+components), over pairs whose scores depend only on the two records, the model, the blocks they share,
+their households and reviewers' decisions. So, with the stored model:
+
+1. *Changed* records are those new or changed, the relatives of deleted ones, the records of any block
+   that crossed `max_block_size` either way (its pairs appear or vanish), the records named in reviewers'
+   decisions (any decision: an UNSURE may have replaced a MATCH), and everyone in a household
+   (relationship component) with any of those: the twin guard reads households.
+2. Every pair not touching a changed record scores as it did last run. The *affected* records are the
+   changed ones, the deleted ones, and every record joined to them by last run's links (pairs at or above
+   the match threshold, or forced by a reviewer) or by the new links of the changed records, blocked
+   against every current record.
+3. The affected records are re-blocked, re-scored and re-clustered; each other record sits in a
+   component no change reaches, which clustering would rebuild exactly as it was.
+
+Record order (rid) is the full run's, so ties break the same way and clusters carry the same numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from reconcile.matching.blocking import rule_name
+from reconcile.matching.clustering import components
+from reconcile.matching.comparisons import Prepared
+from reconcile.matching.constraints import _link_rids, family_ids
+from reconcile.matching.pipeline import (
+    _best_link,
+    _decide,
+    _decision_rids,
+    _with_reviewed_pairs,
+    key_order,
+    score_pairs,
+)
+from reconcile.matching.rules import Rules
+from reconcile.matching.standardise import STANDARD_COLUMNS, standardise
+from reconcile.matching.training import Model
+
+log = logging.getLogger(__name__)
+SEP = "\x1f"  # between the values of a block's key, in the stored list of oversized blocks
+FORCED_REASON = "reviewer decided MATCH"
+
+
+@dataclass
+class Rematch:
+    std: pd.DataFrame  # every current record, standardised, by rid (the full run's order)
+    changed: np.ndarray  # per rid: its own evidence, household or block changed
+    affected: np.ndarray  # per rid: re-clustered this run
+    deleted: pd.Index  # keys (source_system|person_id) of records gone since last run
+    pairs: pd.DataFrame  # every pair re-scored and decided: both affected, or touching a changed record
+    clusters: pd.DataFrame  # affected records: source_system, person_id, cluster, match_probability, method
+    oversized: dict[str, list[str]]  # per blocking rule, the blocks too large to use, now
+
+
+def record_keys(systems: pd.Series, ids: pd.Series) -> pd.Index:
+    return pd.Index(systems.astype(str) + "|" + ids.astype(str))
+
+
+def match_changes(
+    persons: pd.DataFrame,
+    relationships: pd.DataFrame,
+    rules: Rules,
+    model: Model,
+    previous_keys: pd.Index,
+    previous_links: pd.DataFrame,
+    touched: pd.DataFrame,
+    stored_oversized: dict[str, list[str]],
+    decisions: pd.DataFrame | None = None,
+    cached: pd.DataFrame | None = None,
+) -> Rematch:
+    """Re-match the records a change can reach; everything else keeps last run's clusters.
+
+    `previous_keys`: last run's person_xref keys (source_system|source_id). `previous_links`: last run's
+    match_pair rows (source_system_l, source_id_l, source_system_r, source_id_r, match_probability, reason).
+    `touched`: source_system, person_id of records whose person or relationship rows changed.
+    `cached`: last run's standardised records; only records not in it, or touched, are standardised again.
+    """
+    persons = persons.iloc[key_order(persons)].reset_index(drop=True)
+    keys = record_keys(persons["source_system"], persons["person_id"])
+    touched_keys = record_keys(touched["source_system"], touched["person_id"])
+    std = _standardised(persons, keys, cached, touched_keys)
+    n = len(std)
+    deleted = previous_keys.difference(keys)
+    links = relationships if relationships is not None else pd.DataFrame()
+
+    seeds = ~keys.isin(previous_keys)  # new records
+    seeds |= keys.isin(touched_keys)
+    seeds |= _relatives_of(deleted, relationships, keys)
+    blocks = [_block_groups(std, rule) for rule in rules.blocking.rules]
+    flipped, oversized = _flipped_blocks(blocks, rules, stored_oversized, n)
+    seeds |= flipped
+    reviewed = _decision_rids(std, decisions)
+    if decisions is not None and len(decisions):  # any decision, UNSURE too: it may have replaced a MATCH
+        for side in ("l", "r"):
+            seeds |= keys.isin(record_keys(decisions[f"source_system_{side}"], decisions[f"person_id_{side}"]))
+    changed = _whole_households(seeds, _link_rids(std, links), n)
+
+    prepared = Prepared(std)
+    nothing = np.zeros(n, dtype=bool)
+    reach = score_pairs(prepared, _with_reviewed_pairs(block_touching(blocks, rules, changed, nothing), reviewed),
+                        rules, model, links)  # fmt: skip
+    affected = _reached(n, keys, deleted, changed, previous_links, reach, rules.thresholds.match)
+
+    pairs = _with_reviewed_pairs(block_touching(blocks, rules, changed, affected), reviewed)
+    scored = score_pairs(prepared, pairs, rules, model, links)
+    scored, labels = _decide(scored, reviewed, rules, std["nhs"].to_numpy(dtype=object))
+    best = _best_link(n, scored)
+    clusters = pd.DataFrame(
+        {
+            "source_system": std["source_system"],
+            "person_id": std["person_id"],
+            "cluster": labels,
+            "match_probability": best["p"].to_numpy(),
+            "method": best["method"].to_numpy(),
+        }
+    )[affected].reset_index(drop=True)
+    log.info(
+        "incremental matching: %d records changed, %d deleted, %d re-matched, %d pairs re-scored",
+        int(changed.sum()), len(deleted), int(affected.sum()), len(scored),
+    )  # fmt: skip
+    return Rematch(std, changed, affected, deleted, scored, clusters, oversized)
+
+
+def _standardised(persons: pd.DataFrame, keys: pd.Index, cached: pd.DataFrame | None, stale: pd.Index) -> pd.DataFrame:
+    """`standardise(persons)`, reusing last run's rows for records whose person row has not changed."""
+    if cached is None:
+        return standardise(persons)
+    cached_keys = record_keys(cached["source_system"], cached["person_id"])
+    cached = cached[cached_keys.isin(keys) & ~cached_keys.isin(stale)]
+    kept = record_keys(cached["source_system"], cached["person_id"])
+    fresh = ~keys.isin(kept)
+    parts = [cached]
+    if fresh.any():  # standardising no rows would give columns of another type
+        parts.append(standardise(persons[fresh]).drop(columns="rid"))
+    both = pd.concat(parts, ignore_index=True) if len(parts) > 1 else cached.reset_index(drop=True)
+    position = record_keys(both["source_system"], both["person_id"]).get_indexer(keys)
+    std = both.iloc[position].reset_index(drop=True)
+    std.insert(0, "rid", np.arange(len(std), dtype=np.int64))
+    return std[STANDARD_COLUMNS]
+
+
+def _relatives_of(deleted: pd.Index, relationships: pd.DataFrame, keys: pd.Index) -> np.ndarray:
+    """Records a relationship row ties to a deleted record: their household has lost a member."""
+    found = np.zeros(len(keys), dtype=bool)
+    if relationships is None or relationships.empty or deleted.empty:
+        return found
+    a = record_keys(relationships["source_system"], relationships["person_id"])
+    b = record_keys(relationships["source_system"], relationships["related_person_id"])
+    gone_a, gone_b = a.isin(deleted), b.isin(deleted)
+    found |= keys.isin(b[gone_a]) | keys.isin(a[gone_b])
+    return found
+
+
+def _whole_households(seeds: np.ndarray, edges: pd.DataFrame, n: int) -> np.ndarray:
+    """Seeds and everyone sharing a household with one: a household that changed changes the twin guard
+    for all its members (a household that lost a link still holds an end of it, or a relative of the
+    deleted record, so the new households are enough)."""
+    family = family_ids(n, edges)
+    hit = np.unique(family[seeds & (family >= 0)])
+    return seeds | np.isin(family, hit) & (family >= 0)
+
+
+def _block_groups(std: pd.DataFrame, rule: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rid, block number) of each record holding every key of the rule, and each block's key as text."""
+    keyed = std.loc[std[rule].notna().all(axis=1), ["rid", *rule]]
+    if keyed.empty:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object)
+    group = keyed.groupby(rule, sort=False, observed=True).ngroup().to_numpy()
+    first = np.unique(group, return_index=True)[1]
+    heads = keyed.iloc[first]
+    label = heads[rule[0]].astype(str)
+    for column in rule[1:]:
+        label = label + SEP + heads[column].astype(str)
+    return keyed["rid"].to_numpy(), group, label.to_numpy(dtype=object)
+
+
+def oversized_blocks(std: pd.DataFrame, rules: Rules) -> dict[str, list[str]]:
+    """Per blocking rule, the keys of the blocks too large to use (stored, so the next run sees a flip)."""
+    blocks = [_block_groups(std, rule) for rule in rules.blocking.rules]
+    return _flipped_blocks(blocks, rules, None, len(std))[1]
+
+
+Blocks = list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # per blocking rule, what _block_groups gives
+
+
+def _flipped_blocks(
+    blocks: Blocks, rules: Rules, stored: dict[str, list[str]] | None, n: int
+) -> tuple[np.ndarray, dict[str, list[str]]]:
+    """Records of blocks that grew past `max_block_size` or shrank back under it since `stored` was taken."""
+    flipped = np.zeros(n, dtype=bool)
+    now: dict[str, list[str]] = {}
+    for rule, (rids, group, label) in zip(rules.blocking.rules, blocks, strict=True):
+        big = np.bincount(group, minlength=len(label)) > rules.blocking.max_block_size
+        current = set(label[big])
+        now[rule_name(rule)] = sorted(current)
+        if stored is not None:
+            changed = np.isin(label, list(current ^ set(stored.get(rule_name(rule), []))))
+            flipped[rids[changed[group]]] = True
+    return flipped, now
+
+
+def block_touching(blocks: Blocks, rules: Rules, changed: np.ndarray, within: np.ndarray) -> pd.DataFrame:
+    """The candidate pairs `block` finds over all records that touch a changed record or lie inside `within`.
+
+    Block sizes are those of all records, so a block too large for a full run is too large here too.
+    """
+    wanted = changed | within
+    found = []
+    for number, (rids, group, label) in enumerate(blocks):
+        sizes = np.bincount(group, minlength=len(label))
+        usable = (sizes <= rules.blocking.max_block_size)[group] & (sizes[group] > 1)
+        members = pd.DataFrame({"g": group[usable], "rid": rids[usable]})
+        mine = members[wanted[members["rid"].to_numpy()]]
+        joined = mine.merge(members, on="g", suffixes=("_a", "_b"))
+        a, b = joined["rid_a"].to_numpy(), joined["rid_b"].to_numpy()
+        keep = (a != b) & (changed[a] | changed[b] | (within[a] & within[b]))
+        lo, hi = np.minimum(a, b)[keep], np.maximum(a, b)[keep]
+        found.append(pd.DataFrame({"rid_l": lo, "rid_r": hi, "rule": np.int16(number)}))
+    if not found:
+        return pd.DataFrame({"rid_l": [], "rid_r": [], "rule": []}, dtype=np.int64)
+    pairs = pd.concat(found, ignore_index=True).drop_duplicates(["rid_l", "rid_r"], keep="first")
+    return pairs.sort_values(["rid_l", "rid_r"]).reset_index(drop=True)
+
+
+def _reached(
+    n: int,
+    keys: pd.Index,
+    deleted: pd.Index,
+    changed: np.ndarray,
+    previous_links: pd.DataFrame,
+    reach: pd.DataFrame,
+    threshold: float,
+) -> np.ndarray:
+    """Records in the same component as a changed or deleted record, over last run's and the new links."""
+    nodes = pd.Series(np.arange(n + len(deleted)), index=keys.append(deleted))
+    p, reason = previous_links["match_probability"], previous_links["reason"]
+    old = previous_links[(p >= threshold) | (reason == FORCED_REASON)]
+    old_a = nodes.reindex(record_keys(old["source_system_l"], old["source_id_l"])).to_numpy()
+    old_b = nodes.reindex(record_keys(old["source_system_r"], old["source_id_r"])).to_numpy()
+    known = ~(np.isnan(old_a) | np.isnan(old_b))
+    # Reviewed pairs join only records that are all changed (and so already starting points).
+    new = reach[reach["match_probability"].to_numpy() >= threshold]
+    a = np.concatenate([old_a[known].astype(np.int64), new["rid_l"].to_numpy(dtype=np.int64)])
+    b = np.concatenate([old_b[known].astype(np.int64), new["rid_r"].to_numpy(dtype=np.int64)])
+    label = components(len(nodes), a, b)
+    start = np.concatenate([changed, np.ones(len(deleted), dtype=bool)])
+    return np.isin(label, np.unique(label[start]))[:n]
