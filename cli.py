@@ -91,6 +91,13 @@ config_option = click.option(
 )
 
 
+engine_option = click.option(
+    "--engine",
+    type=click.Choice(["local", "dask"]),
+    default=None,
+    help="Where pairs are compared and scored: this process, or Dask (matching.scheduler, else a LocalCluster). "
+    "Overrides matching.engine; the result is the same.",
+)
 mask_option = click.option(
     "--mask-pii",
     is_flag=True,
@@ -120,7 +127,8 @@ def extract(config_path: Path, quiet: bool) -> None:
 @cli.command()
 @config_option
 @click.option("--full", is_flag=True, help="Rebuild everything and refit the model, instead of an incremental run.")
-def match(config_path: Path, full: bool) -> None:
+@engine_option
+def match(config_path: Path, full: bool, engine: str | None) -> None:
     """Match every loaded person record into master records.
 
     Reads the canonical person and relationship tables that `extract` published,
@@ -131,9 +139,9 @@ def match(config_path: Path, full: bool) -> None:
     last run (and those linked to them) are re-matched, with the last full run's
     model; the first run, changed matching rules and --full rebuild everything.
     """
-    from reconcile.config import load_config
+    from reconcile.config import load_config, with_engine
 
-    config = load_config(config_path)
+    config = with_engine(load_config(config_path), engine)
     with _target_lock(config):
         _run_match(config, full=full)
 
@@ -376,7 +384,8 @@ def gate(config_path: Path, max_critical: int | None, max_high: int | None, as_j
     default=None,
     help="JSON-lines log of counts and timings  [default: logs/reconcile-runs.jsonl beside the config].",
 )
-def run_command(config_path: Path, full: bool, quiet: bool, log_file: Path | None) -> int:
+@engine_option
+def run_command(config_path: Path, full: bool, quiet: bool, log_file: Path | None, engine: str | None) -> int:
     """The nightly job: extract, match, validate and gate, published at once.
 
     \b
@@ -391,9 +400,10 @@ def run_command(config_path: Path, full: bool, quiet: bool, log_file: Path | Non
     Exit codes: the gate's (0 pass, 1 warnings only, 2 fail), or 3 on any
     error, in which case nothing was published.
     """
-    from reconcile.config import load_config
+    from reconcile.config import load_config, with_engine
 
-    return _run_all(load_config(config_path), full=full, quiet=quiet, log_file=log_file).exit_code
+    config = with_engine(load_config(config_path), engine)
+    return _run_all(config, full=full, quiet=quiet, log_file=log_file).exit_code
 
 
 @cli.command()

@@ -83,6 +83,27 @@ class SourceSpec(_Strict):
 
 class MatchingSpec(_Strict):
     rules: str | None = None  # a matching rules file, relative to the config; default matching_rules/default.yaml
+    engine: Literal["local", "dask"] = "local"  # where pairs are compared and scored; the result is the same
+    scheduler: str | None = None  # dask only: an existing cluster's scheduler, e.g. tcp://host:8786
+    chunk_pairs: int = Field(default=250_000, gt=0)  # candidate pairs compared at once; bounds memory
+
+    @model_validator(mode="after")
+    def _scheduler_needs_dask(self) -> MatchingSpec:
+        if self.scheduler and self.engine != "dask":
+            raise ValueError("`scheduler` is for `engine: dask`; set engine: dask or remove scheduler")
+        return self
+
+
+def with_engine(config: Config, engine: str | None) -> Config:
+    """The config with `matching.engine` replaced (the CLI's --engine), validated like the file's own value."""
+    if engine is None:
+        return config
+    current = config.matching or MatchingSpec()
+    try:
+        matching = MatchingSpec.model_validate({**current.model_dump(), "engine": engine})
+    except ValidationError as exc:
+        raise ConfigError(f"{config.path}: --engine {engine}: {exc.errors()[0]['msg']}") from None
+    return config.model_copy(update={"matching": matching})
 
 
 class DeadlineSpec(_Strict):

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from reconcile.config import Config
+from reconcile.config import Config, MatchingSpec
 from reconcile.decisions import latest_decisions
 from reconcile.errors import ReconcileError
 from reconcile.extract import new_run_id
@@ -27,6 +27,7 @@ from reconcile.masters.linkage import linkage
 from reconcile.matching import MatchResult, load_rules, match_people
 from reconcile.matching.comparisons import COMPARISONS
 from reconcile.matching.constraints import FLAGS
+from reconcile.matching.engines import open_engine
 from reconcile.matching.incremental import by_rid
 from reconcile.matching.master_ids import assign
 from reconcile.matching.pipeline import DECISION_COLUMNS
@@ -93,7 +94,12 @@ def match(config: Config, run_id: str | None = None, *, full: bool = False, reus
                 return summary
             why = "most records changed since the last run"
         model = plan.model if full and reuse_model else None
-        result = match_people(persons, relationships, rules, decisions=decisions, model=model)
+        settings = config.matching or MatchingSpec()
+        with open_engine(settings.engine, settings.scheduler) as executor:
+            result = match_people(
+                persons, relationships, rules, decisions=decisions, model=model,
+                engine=executor, chunk_pairs=settings.chunk_pairs,
+            )  # fmt: skip
         previous = read_table(engine, PERSON_XREF)
         masters, history = assign(result.clusters, previous, _issued(engine, MASTER_ID_HISTORY), decisions)
         frames = _outputs(result, masters, rules.thresholds.keep_pairs)

@@ -121,6 +121,10 @@ def _assert_consistent(url: sa.URL, fraction: float) -> None:
             assert conn.execute(sa.text("SELECT count(*) FROM person_xref")).scalar_one() == people
             in_xref = set(conn.execute(sa.text("SELECT DISTINCT master_id FROM person_xref")).scalars())
             assert in_xref == set(conn.execute(sa.text("SELECT master_id FROM master_person")).scalars())
+            finished = set(conn.execute(sa.text("SELECT run_id FROM run_log WHERE status = 'succeeded'")).scalars())
+            for table in ("master_person", "person_xref", "match_pair"):  # no row of a run that did not finish
+                written = set(conn.execute(sa.text(f"SELECT DISTINCT run_id FROM {table}")).scalars())
+                assert written <= finished, f"{table} holds rows of a run killed at {fraction:.0%}"
     finally:
         engine.dispose()
 

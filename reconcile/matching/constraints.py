@@ -7,6 +7,8 @@ no chain of other links joins it either.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -25,13 +27,30 @@ REASONS = {
 }
 
 
+@dataclass(frozen=True)
+class Relatives:
+    """Relationship rows as record pairs, and the households they form: made once, used by every chunk of pairs."""
+
+    edges: pd.DataFrame  # a, b: rids of two records one system holds as relatives
+    family: np.ndarray  # per rid: its household, -1 where none
+
+    @classmethod
+    def of(cls, std: pd.DataFrame, links: pd.DataFrame | None) -> Relatives:
+        edges = _link_rids(std, links)
+        return cls(edges, family_ids(len(std), edges))
+
+
 def flag(
-    std: pd.DataFrame, pairs: pd.DataFrame, gammas: pd.DataFrame, settings: Constraints, links: pd.DataFrame
+    std: pd.DataFrame,
+    pairs: pd.DataFrame,
+    gammas: pd.DataFrame,
+    settings: Constraints,
+    links: pd.DataFrame | Relatives | None,
 ) -> pd.DataFrame:
-    """One boolean column per constraint, aligned with `pairs`."""
+    """One boolean column per constraint, aligned with `pairs`. `links`: relationship rows, or `Relatives`."""
     left, right = pairs["rid_l"].to_numpy(), pairs["rid_r"].to_numpy()
-    edges = _link_rids(std, links)
-    family = family_ids(len(std), edges)
+    relatives = links if isinstance(links, Relatives) else Relatives.of(std, links)
+    edges, family = relatives.edges, relatives.family
     same_family = (family[left] == family[right]) & (family[left] >= 0)
     forename = gammas["forename"].to_numpy()
     near_dob = np.nan_to_num(gammas["dob_days"].to_numpy(), nan=np.inf) <= settings.twin_dob_days
@@ -83,7 +102,7 @@ def _directly_related(pairs: pd.DataFrame, edges: pd.DataFrame) -> np.ndarray:
     return pd.MultiIndex.from_arrays([pairs["rid_l"], pairs["rid_r"]]).isin(known)
 
 
-def _link_rids(std: pd.DataFrame, links: pd.DataFrame) -> pd.DataFrame:
+def _link_rids(std: pd.DataFrame, links: pd.DataFrame | None) -> pd.DataFrame:
     """Relationship rows as pairs of rids; rows naming people not in `std` are ignored."""
     if links is None or links.empty:
         return pd.DataFrame({"a": [], "b": []}, dtype=np.int64)

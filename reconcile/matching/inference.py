@@ -25,7 +25,12 @@ def score(std: pd.DataFrame, pairs: pd.DataFrame, gammas: pd.DataFrame, model: M
         out[f"w_{k}"] = w
     frame = pd.DataFrame(out)
     prior_weight = weight_of(model.prior)
-    frame["match_weight"] = prior_weight + frame.sum(axis=1)
+    # Summed column by column, in order: a row sum's order of additions can depend on how many rows there are,
+    # and the last bit of a weight must not depend on the chunk a pair was scored in.
+    total = np.zeros(len(frame))
+    for column in out.values():
+        total = total + column
+    frame["match_weight"] = prior_weight + total
     frame["match_probability"] = probability_of(frame["match_weight"])
     return frame
 

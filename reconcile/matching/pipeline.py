@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from reconcile.matching.blocking import BlockingReport, block
+from reconcile.matching.blocking import BlockingReport
 from reconcile.matching.clustering import cluster
-from reconcile.matching.comparisons import COMPARISONS, Prepared, compare
-from reconcile.matching.constraints import FLAGS, REASONS, flag
-from reconcile.matching.inference import score
+from reconcile.matching.comparisons import COMPARISONS, Prepared
+from reconcile.matching.constraints import FLAGS, REASONS
+from reconcile.matching.engines import Engine
+from reconcile.matching.pair_scoring import DEFAULT_CHUNK_PAIRS, score_candidates, scored_pairs
 from reconcile.matching.rules import Rules, load_rules
 from reconcile.matching.standardise import record_rids, standardise
 from reconcile.matching.training import Model, train
@@ -45,10 +46,13 @@ def match_people(
     decisions: pd.DataFrame | None = None,
     seed: int | None = None,
     model: Model | None = None,
+    engine: Engine | None = None,
+    chunk_pairs: int = DEFAULT_CHUNK_PAIRS,
 ) -> MatchResult:
     """Cluster person records into people. `decisions`: reviewers' MATCH / NOT_MATCH on pairs of records.
 
     `model`: score with this fitted model instead of training one (an incremental run's stored model).
+    `engine` runs the chunks of pairs (this process unless given); neither it nor `chunk_pairs` changes the result.
     """
     rules = rules or load_rules()
     if seed is not None:
@@ -56,7 +60,8 @@ def match_people(
     # rid is a row's position: records are put in key order first, so the same records in any order give the
     # same model and clusters; `clusters` is handed back in the caller's order.
     order = key_order(persons)
-    result = _match_sorted(persons.iloc[order].reset_index(drop=True), relationships, rules, decisions, model)
+    sorted_persons = persons.iloc[order].reset_index(drop=True)
+    result = _match_sorted(sorted_persons, relationships, rules, decisions, model, engine, chunk_pairs)
     result.clusters = result.clusters.iloc[np.argsort(order)].reset_index(drop=True)
     return result
 
@@ -67,6 +72,8 @@ def _match_sorted(
     rules: Rules,
     decisions: pd.DataFrame | None,
     model: Model | None = None,
+    engine: Engine | None = None,
+    chunk_pairs: int = DEFAULT_CHUNK_PAIRS,
 ) -> MatchResult:
     std = standardise(persons)
     links = relationships if relationships is not None else pd.DataFrame()
@@ -75,11 +82,11 @@ def _match_sorted(
         log.warning("matching: %d record(s), nothing to compare", len(std))
         return _result(std, _empty_pairs(), np.arange(len(std)), None, BlockingReport())
 
-    pairs, report = block(std, rules.blocking.rules, rules.blocking.max_block_size)
-    pairs = _with_reviewed_pairs(pairs, reviewed)
     prepared = Prepared(std)
     model = model or train(prepared, rules, labels=reviewed.rename(columns={"match": "is_match"}))
-    scored = score_pairs(prepared, pairs, rules, model, links)
+    # Blocking, comparison, scoring and flags run chunk by chunk on the engine (pair_scoring).
+    pairs, report = score_candidates(prepared, rules, model, links, reviewed, engine, chunk_pairs)
+    scored = _with_ids(std, pairs)
     scored, labels = _decide(scored, reviewed, rules, std["nhs"].to_numpy(dtype=object))
     return _result(std, scored, labels, model, report)
 
@@ -92,12 +99,13 @@ def key_order(persons: pd.DataFrame) -> np.ndarray:
 def score_pairs(
     prepared: Prepared, pairs: pd.DataFrame, rules: Rules, model: Model, links: pd.DataFrame
 ) -> pd.DataFrame:
-    """Each candidate pair with both records' IDs, its comparison levels, weights and constraint flags."""
-    std = prepared.std
-    gammas = compare(prepared, pairs, rules.comparisons)
-    scores = score(std, pairs, gammas, model)
-    flags = flag(std, pairs, gammas, rules.constraints, links)
-    return pd.concat([pairs.reset_index(drop=True), _pair_ids(std, pairs), gammas, scores, flags], axis=1)
+    """Each given pair with both records' IDs, its comparison levels, weights and constraint flags."""
+    return _with_ids(prepared.std, scored_pairs(prepared, pairs.reset_index(drop=True), rules, model, links))
+
+
+def _with_ids(std: pd.DataFrame, scored: pd.DataFrame) -> pd.DataFrame:
+    """Both records' source system and person ID, after rid_l, rid_r and rule."""
+    return pd.concat([scored.iloc[:, :3], _pair_ids(std, scored), scored.iloc[:, 3:]], axis=1)
 
 
 def _pair_ids(std: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:

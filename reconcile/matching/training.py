@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from reconcile.matching.blocking import pairs_for_rule
+from reconcile.matching.blocking import rule_blocks, rule_pairs
 from reconcile.matching.comparisons import COMPARISONS, LEVELS, MISSING, Prepared, compare
 from reconcile.matching.rules import Rules
 
@@ -90,13 +90,11 @@ def _rule_gammas(
     prepared: Prepared, rule: list[str], rules: Rules, rng: np.random.Generator
 ) -> tuple[pd.DataFrame | None, int]:
     """Comparison vectors of (a seeded sample of) the pairs one blocking rule yields."""
-    pairs, _, _ = pairs_for_rule(prepared.std, rule, rules.blocking.max_block_size)
-    count = len(pairs)
-    if len(pairs) > rules.training.em_max_pairs:
-        pairs = pairs.iloc[np.sort(rng.choice(len(pairs), rules.training.em_max_pairs, replace=False))]
+    blocks = rule_blocks(prepared.std, rule, rules.blocking.max_block_size)
+    pairs, count = rule_pairs(blocks, rules.training.em_max_pairs, rng)
     if pairs.empty:
         return None, 0
-    return compare(prepared, pairs.reset_index(drop=True), rules.comparisons), count
+    return compare(prepared, pairs, rules.comparisons), count
 
 
 def estimate_u(prepared: Prepared, rules: Rules, rng: np.random.Generator) -> dict[str, np.ndarray]:
