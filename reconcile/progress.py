@@ -10,21 +10,15 @@ from typing import Any
 
 import click
 
-from reconcile.run import StepRecord
+from reconcile.run import Silent, StepRecord
 
 
 def _counts(record: StepRecord) -> str:
     return ", ".join(f"{k} {v}" for k, v in record.counts.items())
 
 
-class LineProgress:
+class LineProgress(Silent):
     """For cron and CI logs: one line as each step ends."""
-
-    def step_started(self, step: str, number: int, total: int, expected: StepRecord | None) -> None:
-        pass
-
-    def extract_chunk(self, rows_read: int) -> None:
-        pass
 
     def step_finished(self, record: StepRecord) -> None:
         click.echo(f"{record.step}: {record.seconds:.1f} s; {_counts(record)}")

@@ -60,6 +60,22 @@ def _pair(queue: pd.DataFrame, review_id: str) -> tuple[tuple[str, str], tuple[s
     return (row["source_system_l"], row["source_id_l"]), (row["source_system_r"], row["source_id_r"])
 
 
+def _reviewed_copy(reviewed, tmp_path: Path):
+    """The reviewed run in a folder of this test's own, with the pairs chosen and the queue before."""
+    base, chosen, _, before_queue, _, _ = reviewed
+    shutil.copytree(base.base_dir, tmp_path / "run")
+    return load_config(tmp_path / "run" / base.path.name), chosen, before_queue
+
+
+def _decision_csv(path: Path, review_id: str, left: tuple, right: tuple, decision: str) -> Path:
+    """A one-row decision file, as a lead might write by hand."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["review_id", "source_system_l", "source_id_l", "source_system_r", "source_id_r", "decision"])
+        writer.writerow([review_id, *left, *right, decision])
+    return path
+
+
 @pytest.fixture(scope="module")
 def reviewed(synthetic_run, tmp_path_factory):
     """One MATCH, one NOT_MATCH and one UNSURE typed into the exported xlsx, imported, then matched again."""
@@ -129,15 +145,9 @@ def test_the_merge_a_reviewer_made_is_in_the_history_and_the_decisions_are_on_re
 
 def test_a_change_of_mind_splits_the_pair_again(reviewed, tmp_path):
     """A NOT_MATCH on a pair a reviewer had matched: the latest decision wins, and the split is in the history."""
-    base, chosen, _, before_queue, _, _ = reviewed
-    shutil.copytree(base.base_dir, tmp_path / "run")
-    config = load_config(tmp_path / "run" / base.path.name)
+    config, chosen, before_queue = _reviewed_copy(reviewed, tmp_path)
     a, b = _pair(before_queue, chosen["MATCH"])
-    path = tmp_path / "second.csv"
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["review_id", "source_system_l", "source_id_l", "source_system_r", "source_id_r", "decision"])
-        writer.writerow([chosen["MATCH"], *b, *a, "NOT_MATCH"])  # either way round
+    path = _decision_csv(tmp_path / "second.csv", chosen["MATCH"], b, a, "NOT_MATCH")  # either way round
     output = _invoke("review", "import", str(path), "--config", str(config.path), "--reviewer", "C. Lead")
     assert "stored 1 decisions from second.csv: 1 NOT_MATCH" in output
     joined = _masters(config)[a]
@@ -149,9 +159,7 @@ def test_a_change_of_mind_splits_the_pair_again(reviewed, tmp_path):
 
 
 def test_importing_the_same_file_twice_stores_nothing_new(reviewed, tmp_path):
-    base = reviewed[0]
-    shutil.copytree(base.base_dir, tmp_path / "run")
-    config = load_config(tmp_path / "run" / base.path.name)
+    config, _, _ = _reviewed_copy(reviewed, tmp_path)
     before = table_rows(config.target_url(), "SELECT COUNT(*) FROM review_decision")
     path = config.base_dir / "review_queue.xlsx"
     output = _invoke("review", "import", str(path), "--config", str(config.path), "--reviewer", "B. Reviewer")
@@ -278,15 +286,9 @@ def test_every_output_table_of_the_review_round_trip_is_in_the_readme():
 
 def test_re_importing_an_older_file_cannot_undo_a_later_not_match(reviewed, tmp_path):
     """Monday's MATCH, Tuesday's NOT_MATCH, then Monday's file again: refused, unless --replace says so."""
-    base, chosen, _, before_queue, _, _ = reviewed
-    shutil.copytree(base.base_dir, tmp_path / "run")
-    config = load_config(tmp_path / "run" / base.path.name)
+    config, chosen, before_queue = _reviewed_copy(reviewed, tmp_path)
     a, b = _pair(before_queue, chosen["MATCH"])
-    tuesday = tmp_path / "tuesday.csv"
-    with tuesday.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["review_id", "source_system_l", "source_id_l", "source_system_r", "source_id_r", "decision"])
-        writer.writerow([chosen["MATCH"], *a, *b, "NOT_MATCH"])
+    tuesday = _decision_csv(tmp_path / "tuesday.csv", chosen["MATCH"], a, b, "NOT_MATCH")
     _invoke("review", "import", str(tuesday), "--config", str(config.path), "--reviewer", "C. Lead")
     monday = config.base_dir / "review_queue.xlsx"
     stored = table_rows(config.target_url(), "SELECT COUNT(*) FROM review_decision")
