@@ -102,8 +102,8 @@ def run(
         events.write("run_started", full=full, version=__version__)
         started = time.monotonic()
         step = "start"
+        outcome = RunOutcome(run_id, 0, Verdict(run_id, 0, {}, {}, {}))
         try:
-            outcome = RunOutcome(run_id, 0, Verdict(run_id, 0, {}, {}, {}))
             with workspace(config, run_id) as work:
                 for number, step in enumerate(STEPS, start=1):
                     progress.step_started(step, number, len(STEPS), previous.get(step))
@@ -114,7 +114,7 @@ def run(
                 step = "publish"
                 _finish(connect_target(work.target_url()), outcome, "succeeded", None)
         except BaseException as exc:
-            _record_failure(url, run_id, step, exc, events)
+            _record_failure(url, outcome, step, exc, events)
             raise
         # Published: from here on nothing may turn the run into a failure (exit 3 means nothing was published).
         try:
@@ -325,11 +325,12 @@ def _finish(engine: sa.Engine, outcome: RunOutcome, status: str, error: str | No
         engine.dispose()
 
 
-def _record_failure(url: sa.URL, run_id: str, step: str, exc: BaseException, events: _EventLog) -> None:
+def _record_failure(url: sa.URL, outcome: RunOutcome, step: str, exc: BaseException, events: _EventLog) -> None:
+    """In the target itself: the workspace is gone. The steps that finished keep their counts and times."""
     error = f"{step}: {type(exc).__name__}"
     events.write("run_failed", step=step, error=type(exc).__name__)
+    outcome.exit_code = 3
     try:
-        outcome = RunOutcome(run_id, 3, Verdict(run_id, 3, {}, {}, {}))
         _finish(connect_target(url), outcome, "failed", error)
     except Exception:  # noqa: BLE001 - the run's own error is the one to report
         log.warning("could not record the failed run in run_log")
