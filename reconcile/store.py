@@ -234,7 +234,7 @@ PERSON_XREF = sa.Table(
     sa.Column("source_system", sa.String(40), primary_key=True),
     sa.Column("source_id", sa.String(128), primary_key=True),
     sa.Column("master_id", sa.String(16), nullable=False, index=True),
-    sa.Column("match_probability", sa.Float(), nullable=False),
+    sa.Column("match_probability", sa.Double(), nullable=False),
     sa.Column("method", sa.String(16), nullable=False),
     sa.Column("run_id", sa.String(40), nullable=False),
 )  # fmt: skip
@@ -257,12 +257,12 @@ def _match_pair_table() -> sa.Table:
         "match_pair", metadata,
         sa.Column("run_id", sa.String(40), nullable=False),
         *_pair_keys(),
-        sa.Column("match_weight", sa.Float(), nullable=False),
-        sa.Column("match_probability", sa.Float(), nullable=False),
+        sa.Column("match_weight", sa.Double(), nullable=False),
+        sa.Column("match_probability", sa.Double(), nullable=False),
         sa.Column("decision", sa.String(16), nullable=False),
         sa.Column("reason", sa.Text()),
         *(sa.Column(f"level_{k}", sa.SmallInteger()) for k in COMPARISONS),
-        *(sa.Column(f"w_{k}", sa.Float()) for k in COMPARISONS),
+        *(sa.Column(f"w_{k}", sa.Double()) for k in COMPARISONS),
         *(sa.Column(f, sa.Boolean()) for f in FLAGS),
     )  # fmt: skip
 
@@ -275,8 +275,8 @@ REVIEW_QUEUE = sa.Table(
     *_pair_keys(),
     sa.Column("master_id_l", sa.String(16), nullable=False),
     sa.Column("master_id_r", sa.String(16), nullable=False),
-    sa.Column("match_probability", sa.Float(), nullable=False),
-    sa.Column("match_weight", sa.Float(), nullable=False),
+    sa.Column("match_probability", sa.Double(), nullable=False),
+    sa.Column("match_weight", sa.Double(), nullable=False),
     sa.Column("reason", sa.Text(), nullable=False),
     sa.Column("run_id", sa.String(40), nullable=False),
 )  # fmt: skip

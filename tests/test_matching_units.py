@@ -407,3 +407,11 @@ def test_a_shared_alt_id_brings_together_records_no_other_blocking_rule_would():
     pair = result.pairs[(result.pairs["person_id_l"] == "0") & (result.pairs["person_id_r"] == "1")]
     assert len(pair) == 1 and pair.iloc[0]["alt_id"] == 2 and pair.iloc[0]["w_alt_id"] > 0
     assert RULES.blocking.rules.index(["alt_id"]) == pair.iloc[0]["rule"]
+
+
+def test_a_printed_model_shows_no_names():
+    """Dask prints a failed task's arguments in its workers' logs; the model's name frequencies must not show."""
+    from reconcile.matching import match_people
+
+    model = match_people(with_crowd(people({"forename": "Zebedee", "surname": "Quartermaine"}))).model
+    assert "Zebedee".lower() not in repr(model).lower() and "quartermaine" not in repr(model).lower()

@@ -87,10 +87,12 @@ def open_engine(
     cluster = LocalCluster(
         n_workers=workers, threads_per_worker=1, processes=processes, dashboard_address=None, silence_logs=logging.ERROR
     )
-    client = Client(cluster)
-    log.info("dask engine: LocalCluster with %d workers", len(cluster.workers))
     try:
-        yield DaskEngine(client)
+        client = Client(cluster)
+        log.info("dask engine: LocalCluster with %d workers", len(cluster.workers))
+        try:
+            yield DaskEngine(client)
+        finally:
+            client.close()
     finally:
-        client.close()
-        cluster.close()
+        cluster.close()  # its worker processes must not outlive the run

@@ -25,7 +25,7 @@ from reconcile.matching.training import Model
 DEFAULT_CHUNK_PAIRS = 250_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)  # Dask prints a failed task's arguments in worker logs: no names there
 class Shared:
     """What every chunk needs, sent to each worker once."""
 

@@ -34,7 +34,7 @@ M_FLOOR = 1e-3
 U_CHUNK = 100_000  # random pairs compared at once while estimating u
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)  # its name frequencies hold names: printing it must not show them
 class Model:
     m: dict[str, np.ndarray]
     u: dict[str, np.ndarray]
