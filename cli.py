@@ -386,7 +386,7 @@ def gate(config_path: Path, max_critical: int | None, max_high: int | None, as_j
 )
 @engine_option
 def run_command(config_path: Path, full: bool, quiet: bool, log_file: Path | None, engine: str | None) -> int:
-    """The nightly job: extract, match, validate and gate, published at once.
+    """The nightly job: extract, match, validate, report and gate, published at once.
 
     \b
     Steps publish into a private copy of the target, which replaces the
