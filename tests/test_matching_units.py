@@ -9,17 +9,18 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from conftest import people, with_crowd
 from reconcile.matching import load_rules, match_people
 from reconcile.matching.blocking import block, pair_completeness
 from reconcile.matching.clustering import cluster
-from reconcile.matching.comparisons import compare
+from reconcile.matching.comparisons import COMPARISONS, compare
 from reconcile.matching.names import is_placeholder, name_variants, normalise
+from reconcile.matching.rules import BLOCKABLE
 from reconcile.matching.standardise import alt_identifier, standardise
-from reconcile.matching.training import train
+from reconcile.matching.training import _fixed_by, train
 
 RULES = load_rules()
 
@@ -100,6 +101,44 @@ def test_comparison_levels():
     assert levels(same, {**same, "sex": None})["sex"] == -1
     swapped = levels(same, {**same, "forename": "Smith", "surname": "Oliver"})
     assert (swapped["forename"], swapped["surname"]) == (4, 4)
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "expected"),
+    [
+        # a middle name follows the forename that was keyed as a surname
+        ({"forename": "Leah", "middle_names": "Nicola", "surname": "Howard"},
+         {"forename": "Howard", "middle_names": "Nicola", "surname": "Leah"}, (4, 4)),
+        # a double-barrelled surname keyed as a forename is split into forename and middle name
+        ({"forename": "Katelyn", "surname": "Slack-Smith"}, {"forename": "Slack-Smith", "surname": "Katelyn"}, (4, 4)),
+        # swapped, and the other name changed as well: the one that agrees crosswise still counts
+        ({"forename": "James", "surname": "Coleman"}, {"forename": "Howie", "surname": "James"}, (4, 0)),
+        # crosswise names only alike, not equal, on one side: not taken for a swap
+        ({"forename": "James", "surname": "Coleman"}, {"forename": "Howie", "surname": "Jamie"}, (0, 0)),
+    ],
+)  # fmt: skip
+def test_forename_and_surname_keyed_the_wrong_way_round(left, right, expected):
+    got = levels({"dob": "2015-03-04", **left}, {"dob": "2015-03-04", **right})
+    assert (got["forename"], got["surname"]) == expected
+
+
+@given(st.text(max_size=12), st.text(max_size=12))
+def test_names_by_sound_are_the_same_key_either_way_round(forename, surname):
+    assume(not is_placeholder(normalise(forename)) and not is_placeholder(normalise(surname)))  # "Baby" is no name
+    std = standardise(people({"forename": forename, "surname": surname}, {"forename": surname, "surname": forename}))
+    assert std.loc[0, "names_phonetic"] == std.loc[1, "names_phonetic"]
+    assert (std.loc[0, "names_phonetic"] is None) == (std.loc[0, ["forename", "surname"]].isna().any())
+
+
+def test_a_swapped_record_without_a_dob_that_has_moved_home_is_still_compared():
+    records = people(
+        {"forename": "Danny", "surname": "Stephenson", "dob": "2013-10-19", "postcode": "LS6 2BB"},
+        {"forename": "Stephenson", "surname": "Danny", "dob": None, "postcode": "M1 1AA", "source_system": "b"},
+    )
+    result = match_people(with_crowd(records))
+    pair = result.pairs[(result.pairs["person_id_l"] == "0") & (result.pairs["person_id_r"] == "1")]
+    assert len(pair) == 1 and RULES.blocking.rules[pair.iloc[0]["rule"]] == ["names_phonetic"]
+    assert (pair.iloc[0]["forename"], pair.iloc[0]["surname"]) == (4, 4)
 
 
 def test_oversized_blocks_are_skipped_with_a_warning(caplog):
@@ -415,3 +454,14 @@ def test_a_printed_model_shows_no_names():
 
     model = match_people(with_crowd(people({"forename": "Zebedee", "surname": "Quartermaine"}))).model
     assert "Zebedee".lower() not in repr(model).lower() and "quartermaine" not in repr(model).lower()
+
+
+@pytest.mark.parametrize("key", sorted(BLOCKABLE))
+def test_every_blocking_key_can_block_em_training(key):
+    """A key pins down the comparisons EM cannot learn inside its blocks; every key a rule may use says which."""
+    pinned = _fixed_by([key])
+    assert pinned and pinned <= set(COMPARISONS)
+
+
+def test_names_either_way_round_pin_down_both_name_comparisons():
+    assert _fixed_by(["dob", "names_phonetic"]) == {"dob", "forename", "surname"}

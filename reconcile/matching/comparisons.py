@@ -126,21 +126,37 @@ def _crosswise(
 ) -> tuple[np.ndarray, np.ndarray]:
     """A forename and surname entered the wrong way round: score them crosswise where that agrees better.
 
-    Only pairs whose names disagree both ways are looked at, and both crosswise names must at least be
-    close (Jaro-Winkler high) before the swap is believed.
+    Only pairs whose names disagree both ways are looked at. The swap is believed when both crosswise
+    names are at least close (Jaro-Winkler high), or one is equal: a swap in which the other name was
+    also changed ("James Coleman" / "Howie James") is still a swap.
     """
     rows = np.flatnonzero((forename <= 1) & (surname <= 1) & (forename >= 0) & (surname >= 0))
     if len(rows) == 0:
         return forename, surname
-    fl, fr = (side[rows] for side in sides.text("forename"))
-    sl, sr = (side[rows] for side in sides.text("surname"))
-    cross_f = _jw_level(fl, sr, jw) + 2 * (fl == sr)
-    cross_s = _jw_level(sl, fr, jw) + 2 * (sl == fr)
-    believed = (np.minimum(cross_f, cross_s) >= 2) & (cross_f + cross_s > forename[rows] + surname[rows])
+    cross_f = _cross_level(sides, rows, jw, forename_left=True)
+    cross_s = _cross_level(sides, rows, jw, forename_left=False)
+    believed = ((np.minimum(cross_f, cross_s) >= 2) | (np.maximum(cross_f, cross_s) >= 4)) & (
+        cross_f + cross_s > forename[rows] + surname[rows]
+    )
     forename, surname = forename.copy(), surname.copy()
     forename[rows[believed]] = cross_f[believed]
     surname[rows[believed]] = cross_s[believed]
     return forename, surname
+
+
+def _cross_level(sides: _Sides, rows: np.ndarray, jw: tuple[float, float], forename_left: bool) -> np.ndarray:
+    """One side's forename against the other side's surname: 4 equal, 2 or 1 close, 0 not.
+
+    Both the first forename and the whole forenames field are tried: a middle name follows a forename
+    keyed as a surname ("Leah Nicola Howard" as "Howard Nicola" / "Leah"), and a hyphenated surname keyed
+    as a forename is split by standardisation into a forename and a middle name ("Slack-Smith").
+    """
+    surname = sides.text("surname")[1 if forename_left else 0][rows]
+    best = np.zeros(len(rows), dtype=np.int64)
+    for column in ("forename", "forenames"):
+        forename = sides.text(column)[0 if forename_left else 1][rows]
+        best = np.maximum(best, _jw_level(forename, surname, jw) + 2 * (forename == surname))
+    return best
 
 
 def _jw_level(a: np.ndarray, b: np.ndarray, jw: tuple[float, float]) -> np.ndarray:

@@ -12,7 +12,16 @@ from reconcile.errors import ConfigError
 from reconcile.matching.standardise import STANDARD_COLUMNS
 from reconcile.model import SURVIVING_FIELDS
 
-BLOCKABLE = frozenset(STANDARD_COLUMNS) - {"rid", "source_system", "person_id", "placeholder", "dob_expected"}
+# Flags are not keys: blocking on "both NHS numbers invalid" would pair strangers.
+BLOCKABLE = frozenset(STANDARD_COLUMNS) - {
+    "rid",
+    "source_system",
+    "person_id",
+    "placeholder",
+    "dob_expected",
+    "nhs_invalid",
+    "upn_invalid",
+}
 
 
 class _Strict(BaseModel):

@@ -20,8 +20,9 @@ from reconcile.matching.names import is_placeholder, normalise
 
 STANDARD_COLUMNS = [
     "rid", "source_system", "person_id", "forename", "forenames", "surname", "forename_phonetic",
-    "surname_phonetic", "forename_initial", "placeholder", "dob", "dob_expected", "dob_year", "dob_ym", "sex",
-    "nhs", "nhs_invalid", "upn", "upn_invalid", "alt_id", "postcode", "pc_sector", "pc_district", "pc_area", "address",
+    "surname_phonetic", "names_phonetic", "forename_initial", "placeholder", "dob", "dob_expected", "dob_year",
+    "dob_ym", "sex", "nhs", "nhs_invalid", "upn", "upn_invalid", "alt_id", "postcode", "pc_sector", "pc_district",
+    "pc_area", "address",
 ]  # fmt: skip
 _UK_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})$")
 
@@ -45,6 +46,8 @@ def standardise(persons: pd.DataFrame) -> pd.DataFrame:
     nhs_compact, nhs_invalid = identifier(column("nhs_number"), nhs.validate)
     upn_compact, upn_invalid = identifier(column("upn"), upn.validate)
     postcode = per_value(column("postcode"), postcode_parts)
+    forename_phonetic = per_value(_first_token(forename), jellyfish.metaphone)
+    surname_phonetic = per_value(_first_token(surname), jellyfish.metaphone)
 
     out = pd.DataFrame(
         {
@@ -54,8 +57,9 @@ def standardise(persons: pd.DataFrame) -> pd.DataFrame:
             "forename": _first_token(forename),
             "forenames": _join(forename, middle),
             "surname": surname,
-            "forename_phonetic": per_value(_first_token(forename), jellyfish.metaphone),
-            "surname_phonetic": per_value(_first_token(surname), jellyfish.metaphone),
+            "forename_phonetic": forename_phonetic,
+            "surname_phonetic": surname_phonetic,
+            "names_phonetic": _either_way(forename_phonetic, surname_phonetic),
             "forename_initial": forename.str[0],
             "placeholder": placeholder.to_numpy(),
             "dob": effective,
@@ -106,6 +110,13 @@ def per_value(values: pd.Series, fn: Callable[[object], object]) -> pd.Series:
 
 def _first_token(values: pd.Series) -> pd.Series:
     return values.str.split(" ", n=1).str[0].astype(object).where(values.notna(), None)
+
+
+def _either_way(a: pd.Series, b: pd.Series) -> pd.Series:
+    """Both sounds, in a fixed order: the same key whichever way round the forename and surname were keyed."""
+    both = a.notna() & b.notna()
+    low, high = a.where(a <= b, b), b.where(a <= b, a)
+    return low.str.cat(high, sep=" ").where(both, None).astype(object)
 
 
 def _join(first: pd.Series, rest: pd.Series) -> pd.Series:

@@ -24,6 +24,7 @@ KEY_COMPARISON = {
     "nhs": "nhs", "upn": "upn", "alt_id": "alt_id", "postcode": "address", "pc_sector": "address",
     "pc_district": "address", "pc_area": "address", "sex": "sex", "address": "address",
 }  # fmt: skip
+KEY_COMPARISONS = {"names_phonetic": {"forename", "surname"}}  # keys that pin down more than one comparison
 LABEL_PSEUDO_COUNT = 50.0  # how many known matches EM's estimate is worth when the two are blended
 # Fewer known matches than this (pairs sharing an identifier, or reviewers' MATCHes) teach nothing reliable:
 # one MATCH on an odd pair would lift m of its rare levels twentyfold, and pull dozens of pairs into review.
@@ -83,7 +84,7 @@ def train(records: pd.DataFrame | Prepared, rules: Rules, labels: pd.DataFrame |
 
 
 def _fixed_by(rule: list[str]) -> set[str]:
-    return {KEY_COMPARISON[key] for key in rule}
+    return set().union(*(KEY_COMPARISONS[key] if key in KEY_COMPARISONS else {KEY_COMPARISON[key]} for key in rule))
 
 
 def _rule_gammas(
