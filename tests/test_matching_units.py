@@ -130,14 +130,15 @@ def test_names_by_sound_are_the_same_key_either_way_round(forename, surname):
     assert (std.loc[0, "names_phonetic"] is None) == (std.loc[0, ["forename", "surname"]].isna().any())
 
 
-def test_a_swapped_record_without_a_dob_that_has_moved_home_is_still_compared():
+def test_a_swapped_record_with_a_mistyped_dob_that_has_moved_home_is_still_compared():
     records = people(
         {"forename": "Danny", "surname": "Stephenson", "dob": "2013-10-19", "postcode": "LS6 2BB"},
-        {"forename": "Stephenson", "surname": "Danny", "dob": None, "postcode": "M1 1AA", "source_system": "b"},
-    )
+        {"forename": "Stephenson", "surname": "Danny", "dob": "2013-01-19", "postcode": "LS12 3AB",
+         "source_system": "b"},
+    )  # fmt: skip
     result = match_people(with_crowd(records))
     pair = result.pairs[(result.pairs["person_id_l"] == "0") & (result.pairs["person_id_r"] == "1")]
-    assert len(pair) == 1 and RULES.blocking.rules[pair.iloc[0]["rule"]] == ["names_phonetic"]
+    assert len(pair) == 1 and RULES.blocking.rules[pair.iloc[0]["rule"]] == ["names_phonetic", "pc_area"]
     assert (pair.iloc[0]["forename"], pair.iloc[0]["surname"]) == (4, 4)
 
 
