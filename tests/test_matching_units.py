@@ -65,6 +65,8 @@ def test_nickname_and_transliteration_equivalence_without_chaining_full_names():
     assert variants.same_name("alfie", "alfred") and variants.same_name("ollie", "oliver")
     assert variants.same_name("mohammed", "muhammad") and variants.same_name("muhammad", "mohamed")
     assert variants.same_name("bill", "william")  # from the nicknames package
+    # every spelling of a short form stands for the full form, not only the first spelling listed
+    assert variants.same_name("olly", "oliver") and variants.same_name("milly", "amelia")
     assert not variants.same_name("alexander", "alexandra")  # both shorten to Alex, but are not one name
     assert not variants.same_name("william", "robert")
 
