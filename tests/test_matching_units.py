@@ -205,6 +205,24 @@ def test_twins_are_never_merged_and_go_to_review():
     assert bool(twins["twin_guard"])
 
 
+@pytest.mark.parametrize("slip", ["2015-03-14", "2015-04-03", "2016-03-04"])  # a digit out, day/month swapped
+def test_a_twin_whose_dob_was_mistyped_is_still_a_twin(slip):
+    twin = {"surname": "Smith", "postcode": "LS6 2BB", "sex": "M"}
+    result = match_people(
+        with_crowd(
+            people(
+                {**twin, "forename": "Jack", "dob": "2015-03-04"},
+                {**twin, "forename": "Harry", "dob": "2015-03-04"},
+                {**twin, "forename": "Harry", "dob": slip, "source_system": "b"},
+            )
+        )
+    )
+    pairs = result.pairs.set_index(["person_id_l", "person_id_r"])
+    assert bool(pairs.loc[("0", "2"), "twin_guard"]) and pairs.loc[("0", "2"), "decision"] == "review"
+    clusters = result.clusters.set_index("person_id")["cluster"]
+    assert clusters["0"] != clusters["1"] and clusters["0"] != clusters["2"]
+
+
 def test_different_valid_nhs_numbers_are_never_merged():
     same = {"forename": "Amelia", "surname": "Khan", "dob": "2015-03-01", "sex": "F", "postcode": "LS6 2BB"}
     result = match_people(

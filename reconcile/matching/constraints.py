@@ -13,10 +13,12 @@ import numpy as np
 import pandas as pd
 
 from reconcile.matching.clustering import components
+from reconcile.matching.comparisons import LEVELS
 from reconcile.matching.rules import Constraints
 from reconcile.matching.standardise import record_rids
 
 FLAGS = ("nhs_conflict", "twin_guard", "sex_conflict", "related", "placeholder", "namesake_guard")
+DOB_SLIP = LEVELS["dob"].index("one digit or a day off")  # this level and above: the same date, or a slip of it
 REASONS = {
     "nhs_conflict": "both NHS numbers are valid and they differ",
     "twin_guard": "possible twins: same or near DOB, same family, home or surname, different forenames",
@@ -53,7 +55,11 @@ def flag(
     edges, family = relatives.edges, relatives.family
     same_family = (family[left] == family[right]) & (family[left] >= 0)
     forename = gammas["forename"].to_numpy()
-    near_dob = np.nan_to_num(gammas["dob_days"].to_numpy(), nan=np.inf) <= settings.twin_dob_days
+    # Near: within twin_dob_days, or what the DOB comparison itself takes for a slip (one digit out, day and
+    # month swapped). Twin Harry keyed 2015-03-14 is still Jack's twin, whatever the model makes of the pair.
+    near_dob = (np.nan_to_num(gammas["dob_days"].to_numpy(), nan=np.inf) <= settings.twin_dob_days) | (
+        gammas["dob"].to_numpy() >= DOB_SLIP
+    )
     shared_home_or_name = same_family | (gammas["address"].to_numpy() >= 3) | (gammas["surname"].to_numpy() >= 3)
     nhs_equal = gammas["nhs"].to_numpy() == 1
     # A valid NHS number or UPN names one person, and twins never share one; alt_id (no check digit, and a
