@@ -17,6 +17,7 @@ from sqlalchemy.engine import URL, Engine
 
 from reconcile.model import ENTITIES, SURVIVING_FIELDS, Column, Entity
 from reconcile.privacy import private_sqlite
+from reconcile.schema_upgrade import add_missing_columns
 
 STAGE_PREFIX = "stage_"
 metadata = sa.MetaData()
@@ -96,6 +97,7 @@ def connect_target(url: URL) -> Engine:
     private_sqlite(url)
     engine = sa.create_engine(url)
     metadata.create_all(engine)
+    add_missing_columns(engine, metadata)  # a target an earlier version made
     return engine
 
 
