@@ -379,6 +379,18 @@ def test_namesakes_at_one_home_without_a_dob_are_held_apart():
     assert flags["namesake_guard"].tolist() == [True, False]  # a shared valid NHS number settles it
 
 
+def test_a_mother_and_daughter_of_one_name_at_one_home_are_never_merged():
+    home = {"forename": "Sarah", "surname": "Jones", "postcode": "LS6 2BB", "address": "1 High St", "sex": "F"}
+    mother, daughter = {**home, "dob": "1990-05-01"}, {**home, "dob": "2012-08-09"}
+    records = people(mother, daughter, {**mother, "source_system": "b"}, {**daughter, "source_system": "b"})
+    result = match_people(with_crowd(records))
+    pairs = result.pairs.set_index(["person_id_l", "person_id_r"])
+    for generations in [("0", "1"), ("0", "3"), ("1", "2"), ("2", "3")]:
+        assert bool(pairs.loc[generations, "namesake_guard"]) and pairs.loc[generations, "decision"] == "review"
+    clusters = result.clusters.set_index("person_id")["cluster"]
+    assert clusters["0"] == clusters["2"] != clusters["1"] == clusters["3"]
+
+
 UPN_A, UPN_B = "T201015000001", "G201015000002"  # valid, and different
 HOME = {"surname": "Okafor", "dob": "2014-05-09", "postcode": "SX9 4TL", "address": "12 Ash Grove", "sex": "M"}
 

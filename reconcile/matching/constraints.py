@@ -13,11 +13,12 @@ import numpy as np
 import pandas as pd
 
 from reconcile.matching.clustering import components
-from reconcile.matching.comparisons import LEVELS
+from reconcile.matching.comparisons import LEVELS, MISSING
 from reconcile.matching.rules import Constraints
 from reconcile.matching.standardise import record_rids
 
 FLAGS = ("nhs_conflict", "twin_guard", "sex_conflict", "related", "placeholder", "namesake_guard")
+DOB_DIFFERENT = LEVELS["dob"].index("different")
 DOB_SLIP = LEVELS["dob"].index("one digit or a day off")  # this level and above: the same date, or a slip of it
 REASONS = {
     "nhs_conflict": "both NHS numbers are valid and they differ",
@@ -25,7 +26,7 @@ REASONS = {
     "sex_conflict": "recorded sexes differ",
     "related": "one system records these two as relatives of each other",
     "placeholder": "an unborn or unnamed placeholder: a person confirms which child, if any, it became",
-    "namesake_guard": "same home, and one record has no DOB: a parent and child of one name cannot be told apart",
+    "namesake_guard": "same home, and no DOB on one record or wholly different DOBs: a parent and child of one name",
 }
 
 
@@ -76,9 +77,10 @@ def flag(
             "related": _directly_related(pairs, edges),
             # A "Baby" record has only a surname, a home and a due date: its sibling born weeks before or
             # after fits as well as the child it became, so its links are a person's decision.
-            # Without a DOB on one side, Jamie Farnfield senior and junior at one address are the same record.
+            # Without a DOB on one side, Jamie Farnfield senior and junior at one address are the same record;
+            # with both DOBs a generation apart, the shared name and home can outscore the one field that differs.
             "namesake_guard": settings.namesake_guard
-            & (gammas["dob"].to_numpy() == -1)
+            & np.isin(gammas["dob"].to_numpy(), (MISSING, DOB_DIFFERENT))
             & (gammas["address"].to_numpy() >= 3)
             & ~nhs_equal,
             "placeholder": settings.placeholder_review
