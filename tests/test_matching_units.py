@@ -223,6 +223,17 @@ def test_a_twin_whose_dob_was_mistyped_is_still_a_twin(slip):
     assert clusters["0"] != clusters["1"] and clusters["0"] != clusters["2"]
 
 
+def test_a_twin_recorded_without_a_forename_is_linked_by_a_person_not_to_either_twin():
+    twin = {"surname": "Smith", "postcode": "LS6 2BB", "sex": "M", "dob": "2015-03-04"}
+    records = people(
+        {**twin, "forename": "Jack"}, {**twin, "forename": "Harry"}, {**twin, "forename": None, "source_system": "b"}
+    )
+    result = match_people(with_crowd(records))
+    pairs = result.pairs.set_index(["person_id_l", "person_id_r"])
+    assert pairs.loc[("0", "2"), "decision"] == pairs.loc[("1", "2"), "decision"] == "review"
+    assert len(set(result.clusters.set_index("person_id")["cluster"][["0", "1", "2"]])) == 3
+
+
 def test_different_valid_nhs_numbers_are_never_merged():
     same = {"forename": "Amelia", "surname": "Khan", "dob": "2015-03-01", "sex": "F", "postcode": "LS6 2BB"}
     result = match_people(

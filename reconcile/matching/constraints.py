@@ -22,7 +22,7 @@ DOB_DIFFERENT = LEVELS["dob"].index("different")
 DOB_SLIP = LEVELS["dob"].index("one digit or a day off")  # this level and above: the same date, or a slip of it
 REASONS = {
     "nhs_conflict": "both NHS numbers are valid and they differ",
-    "twin_guard": "possible twins: same or near DOB, same family, home or surname, different forenames",
+    "twin_guard": "possible twins: same or near DOB, same family, home or surname, forenames differ or one is missing",
     "sex_conflict": "recorded sexes differ",
     "related": "one system records these two as relatives of each other",
     "placeholder": "an unborn or unnamed placeholder: a person confirms which child, if any, it became",
@@ -68,7 +68,9 @@ def flag(
     person_id_equal = nhs_equal | (gammas["upn"].to_numpy() == 1)
     # Different forenames: not equal and not the same name. Twins are given names as close as Amelia and
     # Amelie, so even a near-typo counts, unless the two share a valid person identifier.
-    different_forenames = (forename == 0) | ((forename >= 1) & (forename <= 2) & ~person_id_equal)
+    # A missing forename cannot tell one twin from the other either: the record fits both equally well.
+    unsure = (forename == MISSING) | (forename == 1) | (forename == 2)
+    different_forenames = (forename == 0) | (unsure & ~person_id_equal)
     return pd.DataFrame(
         {
             "nhs_conflict": settings.nhs_conflict & (gammas["nhs"].to_numpy() == 0),
