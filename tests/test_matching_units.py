@@ -113,8 +113,9 @@ def test_comparison_levels():
          {"forename": "Howard", "middle_names": "Nicola", "surname": "Leah"}, (4, 4)),
         # a double-barrelled surname keyed as a forename is split into forename and middle name
         ({"forename": "Katelyn", "surname": "Slack-Smith"}, {"forename": "Slack-Smith", "surname": "Katelyn"}, (4, 4)),
-        # swapped, and the other name changed as well: the one that agrees crosswise still counts
-        ({"forename": "James", "surname": "Coleman"}, {"forename": "Howie", "surname": "James"}, (4, 0)),
+        # swapped, and the other name changed as well: the one that agrees crosswise still counts, as the
+        # surname, since which record was swapped is unknown and a shared surname is what the twin guard reads
+        ({"forename": "James", "surname": "Coleman"}, {"forename": "Howie", "surname": "James"}, (0, 4)),
         # crosswise names only alike, not equal, on one side: not taken for a swap
         ({"forename": "James", "surname": "Coleman"}, {"forename": "Howie", "surname": "Jamie"}, (0, 0)),
     ],
@@ -232,6 +233,18 @@ def test_a_twin_recorded_without_a_forename_is_linked_by_a_person_not_to_either_
     pairs = result.pairs.set_index(["person_id_l", "person_id_r"])
     assert pairs.loc[("0", "2"), "decision"] == pairs.loc[("1", "2"), "decision"] == "review"
     assert len(set(result.clusters.set_index("person_id")["cluster"][["0", "1", "2"]])) == 3
+
+
+def test_a_twin_keyed_surname_first_is_still_a_twin():
+    twin = {"postcode": "LS6 2BB", "sex": "F", "dob": "2018-07-26"}
+    std = standardise(
+        people({**twin, "forename": "White", "surname": "Isla"}, {**twin, "forename": "Jade", "surname": "White"})
+    )
+    pairs = pd.DataFrame({"rid_l": [0], "rid_r": [1]})
+    from reconcile.matching.constraints import flag
+
+    flags = flag(std, pairs, compare(std, pairs, RULES.comparisons), RULES.constraints, pd.DataFrame())
+    assert flags["twin_guard"].tolist() == [True]
 
 
 def test_different_valid_nhs_numbers_are_never_merged():

@@ -138,9 +138,13 @@ def _crosswise(
     believed = ((np.minimum(cross_f, cross_s) >= 2) | (np.maximum(cross_f, cross_s) >= 4)) & (
         cross_f + cross_s > forename[rows] + surname[rows]
     )
+    # Which record was keyed the wrong way round decides whether a crosswise agreement is of forenames or of
+    # surnames. Where only one name agrees, it is counted as the surname: a shared surname and different
+    # forenames is how twins look, so the twin guard sees the pair ("Isla White" keyed "White Isla" beside
+    # her twin "Jade White").
     forename, surname = forename.copy(), surname.copy()
-    forename[rows[believed]] = cross_f[believed]
-    surname[rows[believed]] = cross_s[believed]
+    forename[rows[believed]] = np.minimum(cross_f, cross_s)[believed]
+    surname[rows[believed]] = np.maximum(cross_f, cross_s)[believed]
     return forename, surname
 
 
