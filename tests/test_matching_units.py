@@ -145,6 +145,36 @@ def test_a_swapped_record_with_a_mistyped_dob_that_has_moved_home_is_still_compa
     assert (pair.iloc[0]["forename"], pair.iloc[0]["surname"]) == (4, 4)
 
 
+@pytest.mark.parametrize(
+    ("left", "right", "expected"),
+    [
+        ("Amy Evie", "Amy Evie", 3),
+        ("Amy Evie Rose", "Amy Rose", 2),  # one middle name in common
+        ("Amy Evei", "Amy Evie", 1),  # a slip
+        ("Amy E", "Amy Evie", 1),  # an initial
+        ("Amy J", "Amy K", 0),
+        ("Sara Hana", "Sara Layla", 0),
+        ("Amy", "Amy Evie", -1),  # one system left it out: no evidence either way
+    ],
+)
+def test_middle_name_levels(left, right, expected):
+    assert (
+        levels({"forename": left, "surname": "Ali"}, {"forename": right, "surname": "Ali"})["middle_names"] == expected
+    )
+
+
+def test_namesakes_born_the_same_day_whose_middle_names_differ_are_not_merged():
+    """Two girls called Sara Saleh born on one day, living apart: only the middle names tell them apart."""
+    sara = {"forename": "Sara", "surname": "Saleh", "dob": "2012-01-16", "sex": "F"}
+    records = people(
+        {**sara, "middle_names": "Hana", "postcode": "SX1 6UL"},
+        {**sara, "middle_names": "Layla", "postcode": "SX11 8TA", "source_system": "b"},
+    )
+    result = match_people(with_crowd(records))
+    pair = result.pairs.set_index(["person_id_l", "person_id_r"]).loc[("0", "1")]
+    assert pair["middle_names"] == 0 and pair["w_middle_names"] < 0 and pair["decision"] != "match"
+
+
 def test_oversized_blocks_are_skipped_with_a_warning(caplog):
     frame = people(*({"forename": "John", "surname": "Smith", "dob": "2010-01-01"} for _ in range(30)))
     std = standardise(frame)

@@ -20,6 +20,8 @@ MISSING = -1
 # Level names per comparison, index = level; they label match weights and the review waterfall.
 LEVELS: dict[str, tuple[str, ...]] = {
     "forename": ("different", "jaro-winkler low", "jaro-winkler high", "same name (nickname or spelling)", "exact"),
+    # Forenames after the first: often left out by one system (missing, no evidence), seldom wholly different.
+    "middle_names": ("different", "close, or an initial", "one name in common", "exact"),
     "surname": ("different", "jaro-winkler low", "jaro-winkler high or sounds alike", "shares a surname", "exact"),
     "dob": ("different", "same year and month", "expected date near", "one digit or a day off", "day/month swapped",
             "exact"),
@@ -108,6 +110,7 @@ def compare(std: pd.DataFrame | Prepared, pairs: pd.DataFrame, settings: Compari
     out = pd.DataFrame(
         {
             "forename": forename,
+            "middle_names": _middle_levels(sides, settings.middle_names.jaro_winkler[0]),
             "surname": surname,
             "dob": dob,
             "nhs": _identifier_levels(sides, "nhs"),
@@ -210,18 +213,46 @@ def _surname_levels(sides: _Sides, jw: tuple[float, float]) -> np.ndarray:
 
 def _shares_token(sides: _Sides, column: str) -> np.ndarray:
     """Any word in common, checked only where either side has more than one word."""
-    result = np.zeros(len(sides), dtype=bool)
     several = sides.prepared.derived(
         f"{column}:several", lambda std: std[column].map(lambda v: isinstance(v, str) and " " in v).to_numpy(dtype=bool)
     )
     rows = np.flatnonzero((several[sides.left] | several[sides.right]) & ~sides.missing(column))
+    return _token_in_common(*sides.values(column), rows)
+
+
+def _token_in_common(a: np.ndarray, b: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Per pair: True where rows' two space-separated names share a word."""
+    result = np.zeros(len(a), dtype=bool)
     if len(rows) == 0:
         return result
-    a, b = sides.values(column)
     left = pd.DataFrame({"row": rows, "token": [v.split(" ") for v in a[rows]]}).explode("token")
     right = pd.DataFrame({"row": rows, "token": [v.split(" ") for v in b[rows]]}).explode("token")
     result[left.merge(right, on=["row", "token"])["row"].unique()] = True
     return result
+
+
+def _middle_levels(sides: _Sides, close: float) -> np.ndarray:
+    names = sides.prepared.derived("middle_names", _middle_names)
+    several = sides.prepared.derived("middle_names:several", lambda _: np.char.find(names.astype(str), " ") >= 0)
+    first = sides.prepared.derived("middle_names:first", lambda _: names.astype("U1"))
+    initial = sides.prepared.derived("middle_names:initial", lambda _: np.char.str_len(names.astype(str)) == 1)
+    left, right = sides.left, sides.right
+    a, b = names[left], names[right]
+    missing = (a == "") | (b == "")
+    shared = _token_in_common(a, b, np.flatnonzero((several[left] | several[right]) & ~missing))
+    similar = _cpdist(a, b, distance.JaroWinkler.normalized_similarity) >= close
+    initials_agree = (initial[left] | initial[right]) & (first[left] == first[right])
+    levels = np.select([a == b, shared, similar | initials_agree], [3, 2, 1], 0)
+    return np.where(missing, MISSING, levels)
+
+
+def _middle_names(std: pd.DataFrame) -> np.ndarray:
+    """The forenames after the first ("Mary Ann Jo" -> "ann jo"), all of them where the first is missing;
+    '' where none."""
+    full = std["forenames"]
+    rest = full.str.split(" ", n=1).str[1]
+    middle = rest.where(std["forename"].notna(), full)
+    return middle.fillna("").to_numpy(dtype=object)
 
 
 def _dob_levels(sides: _Sides, near_days: int) -> tuple[np.ndarray, np.ndarray]:

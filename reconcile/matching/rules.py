@@ -61,6 +61,7 @@ class Empty(_Strict):
 
 class Comparisons(_Strict):
     forename: NameComparison
+    middle_names: NameComparison
     surname: NameComparison
     dob: DobComparison
     nhs: Empty

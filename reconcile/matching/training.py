@@ -24,7 +24,8 @@ KEY_COMPARISON = {
     "nhs": "nhs", "upn": "upn", "alt_id": "alt_id", "postcode": "address", "pc_sector": "address",
     "pc_district": "address", "pc_area": "address", "sex": "sex", "address": "address",
 }  # fmt: skip
-KEY_COMPARISONS = {"names_phonetic": {"forename", "surname"}}  # keys that pin down more than one comparison
+# Keys that pin down more than one comparison.
+KEY_COMPARISONS = {"names_phonetic": {"forename", "surname"}, "forenames": {"forename", "middle_names"}}
 LABEL_PSEUDO_COUNT = 50.0  # how many known matches EM's estimate is worth when the two are blended
 # Fewer known matches than this (pairs sharing an identifier, or reviewers' MATCHes) teach nothing reliable:
 # one MATCH on an odd pair would lift m of its rare levels twentyfold, and pull dozens of pairs into review.
