@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from reconcile import __version__
@@ -33,6 +33,9 @@ from reports.report_data import SEVERITIES, ReportData, gather
 from reports.review_pairs import PERSON_FIELDS, level_name
 
 log = logging.getLogger(__name__)
+# Beside this file, not looked up by package name: a folder called reports/ where the command runs (the
+# default output folder) would otherwise be taken for this package when run as `python -m cli`.
+TEMPLATES = Path(__file__).parent / "templates"
 
 DEFAULT_MAX_ROWS = 500
 DECISIONS = ("match", "review", "non_match")
@@ -87,9 +90,7 @@ def _publish(temp: Path, out: Path, stem: str) -> Path:
 
 def render(data: ReportData, *, files: str, mask: bool, max_rows: int) -> str:
     """The page as text; `files` is the folder of CSVs, relative to the page."""
-    env = Environment(
-        loader=PackageLoader("reports", "templates"), autoescape=True, undefined=StrictUndefined, trim_blocks=True
-    )
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined, trim_blocks=True)
     thresholds = data.thresholds
     markers = [
         svg_charts.Marker(weight_of(thresholds.review), f"review from p = {thresholds.review:g}"),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import re
 import shutil
+import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -215,6 +217,21 @@ def test_reconcile_report_prints_the_path_and_exits_3_without_a_match_run(valida
     assert result.exit_code == 3
     assert "run `reconcile match` first" in result.output
     assert list((tmp_path / "r").iterdir()) == []  # nothing half-written
+
+
+def test_python_m_cli_finds_its_templates_beside_a_reports_folder(validated, tmp_path):
+    """The default output folder is called reports/; run from there as a module, it must not stand for the package."""
+    config, _ = validated
+    (tmp_path / "reports").mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "report", "--config", str(config.path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("report: ")
 
 
 @given(st.floats(min_value=1e-6, max_value=1 - 1e-6))
