@@ -43,14 +43,15 @@ def source_ids(frame: pd.DataFrame, entity: Entity) -> pd.Series:
     return joined.astype(object).where(joined.notna(), None)
 
 
-def canonicalise(
-    frame: pd.DataFrame,
-    entity: Entity,
-    spec: EntitySpec,
-    source_system: str,
-    seen: frozenset[str] | set[str],
-    today: date,
-) -> Canonical:
+@dataclass(frozen=True)
+class Screened:
+    ids: pd.Series  # each row's source ID (None where missing)
+    keep: pd.Series  # bool per row: not rejected
+    rejected: pd.DataFrame  # REJECT_COLUMNS
+
+
+def screen(frame: pd.DataFrame, entity: Entity, source_system: str, seen: frozenset[str] | set[str]) -> Screened:
+    """Which rows are rejected, and why: no ID, an ID too long, or one already read (here or in `seen`)."""
     ids = source_ids(frame, entity)
     missing = ids.isna()
     too_long = ids.notna() & (ids.str.len() > MAX_ID_LENGTH)
@@ -72,9 +73,13 @@ def canonicalise(
         },
         columns=REJECT_COLUMNS,
     )
+    return Screened(ids, keep, rejected.reset_index(drop=True))
 
-    kept = frame[keep]
-    kept_ids = ids[keep]
+
+def canonical_rows(
+    kept: pd.DataFrame, kept_ids: pd.Series, entity: Entity, spec: EntitySpec, source_system: str, today: date
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(canonical rows, ISSUE_COLUMNS) of rows `screen` kept; each row's result depends on its values alone."""
     columns: dict[str, pd.Series] = {"source_system": pd.Series(source_system, index=kept.index, dtype=object)}
     issues: list[pd.DataFrame] = []
     for col in entity.columns:
@@ -103,7 +108,21 @@ def canonicalise(
             )
     rows = pd.DataFrame(columns, index=kept.index)
     issue_frame = pd.concat(issues, ignore_index=True) if issues else pd.DataFrame(columns=ISSUE_COLUMNS)
-    return Canonical(rows.reset_index(drop=True), rejected.reset_index(drop=True), issue_frame, frozenset(kept_ids))
+    return rows.reset_index(drop=True), issue_frame
+
+
+def canonicalise(
+    frame: pd.DataFrame,
+    entity: Entity,
+    spec: EntitySpec,
+    source_system: str,
+    seen: frozenset[str] | set[str],
+    today: date,
+) -> Canonical:
+    screened = screen(frame, entity, source_system, seen)
+    kept_ids = screened.ids[screened.keep]
+    rows, issues = canonical_rows(frame[screened.keep], kept_ids, entity, spec, source_system, today)
+    return Canonical(rows, screened.rejected, issues, frozenset(kept_ids))
 
 
 def _raw_text(value: object) -> str | None:
