@@ -57,11 +57,10 @@ def rebuild(
     ends_b = master_of.reindex(rel_b).to_numpy(dtype=object)
     seeds = np.concatenate([list(touched), masters[at_home], ends_a[mine], ends_b[mine]])
     region = set(seeds[pd.notna(seeds)])
-    members = old_family.groupby("family_id")["master_id"].agg(list)
     family_of = pd.Series(old_family["family_id"].to_numpy(), index=old_family["master_id"].to_numpy())
     while True:
         families = family_of.reindex(list(region)).dropna().unique()
-        region |= {m for family in families for m in members[family]}
+        region |= set(old_family["master_id"][old_family["family_id"].isin(families)])
         near = pd.Series(ends_a).isin(region).to_numpy() | pd.Series(ends_b).isin(region).to_numpy()
         links = master_relationships(relationships[near], xref)
         lived = pd.MultiIndex.from_frame(std.loc[pd.Series(masters).isin(region).to_numpy(), HOME]).dropna()
