@@ -12,6 +12,7 @@ outside the region has the same members, roles and edges as last run, and keeps 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,7 @@ import pandas as pd
 from reconcile.masters.families import household_links, master_families, master_relationships
 from reconcile.matching.incremental import record_keys
 
+log = logging.getLogger(__name__)
 HOME = ["postcode", "address"]
 
 
@@ -73,6 +75,7 @@ def rebuild(
         region |= reached
     old = old_family[old_family["master_id"].isin(region)]
     family, history = master_families(links, households, old, issued)
+    log.info("families rebuilt around %d masters (%d families of last run)", len(region), old["family_id"].nunique())
     return Families(region, links, family, history)
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from reconcile import family_region
-from reconcile.changes import TRACKED, changed_people
+from reconcile.changes import KEYS_PER_QUERY, TRACKED, changed_people
 from reconcile.masters import conflicts, survive
 from reconcile.masters.activity import create_activity_view
 from reconcile.matching import MatchResult, Rules
@@ -157,8 +157,7 @@ def run(
         rm.std, masters_by_rid, cached, redone, set(touched_masters), relationships, whole_records, old_family,
         _issued(engine, FAMILY_ID_HISTORY),
     )  # fmt: skip
-    old_links = read_table(engine, MASTER_RELATIONSHIP)
-    old_links = old_links[old_links["master_id"].isin(rebuilt.region)]
+    old_links = _read_where_in(engine, MASTER_RELATIONSHIP, "master_id", sorted(rebuilt.region))
     frames["master_relationship"], dropped_links = _differences(old_links, rebuilt.links, RELATIONSHIP_KEY)
     in_region = old_family["master_id"].isin(rebuilt.region)
     frames["master_family"], dropped_family = _differences(old_family[in_region], rebuilt.family, ["master_id"])
@@ -206,6 +205,17 @@ def _touched_since(engine: sa.Engine, extract_run: str) -> pd.DataFrame:
 def _read(engine: sa.Engine, table: sa.Table, columns: list[str]) -> pd.DataFrame:
     with engine.connect() as conn:
         return pd.read_sql(sa.select(*(table.c[c] for c in columns)), conn)
+
+
+def _read_where_in(engine: sa.Engine, table: sa.Table, column: str, values: list[str]) -> pd.DataFrame:
+    """The rows of `table` whose `column` holds one of `values`, a few hundred values per query."""
+    step = KEYS_PER_QUERY
+    with engine.connect() as conn:
+        parts = [
+            pd.read_sql(sa.select(table).where(table.c[column].in_(values[i : i + step])), conn)
+            for i in range(0, len(values), step)
+        ]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[c.name for c in table.columns])
 
 
 def _pairs_redone(old_pairs: pd.DataFrame, changed: pd.Index, redone: pd.Index) -> pd.DataFrame:
