@@ -3,8 +3,8 @@
 `plan` says whether an incremental run is possible (a stored model fitted under the same rules);
 `run` re-matches the records a change can reach (reconcile/matching/incremental.py), gives their
 clusters master IDs with the same `assign` as a full run, rebuilds only their masters' surviving values
-and conflicts, and publishes only rows that differ, in one transaction. Families are recomputed whole
-(a merge far away can join two families) but only changed rows are written.
+and conflicts, and publishes only rows that differ, in one transaction. Families are rebuilt only in the
+region the re-matched masters can reach (reconcile/family_region.py), and only changed rows are written.
 """
 
 from __future__ import annotations
