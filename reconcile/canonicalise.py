@@ -1,8 +1,9 @@
-"""One chunk of raw source rows -> canonical rows, rejected rows and field problems.
+"""One chunk of raw source rows -> rejected rows (`screen`), then canonical rows and field problems.
 
-A pure function of its inputs, so it can run on any partition anywhere. A row is rejected
+Pure functions of their inputs, so they can run on any partition anywhere. A row is rejected
 only when it cannot be used at all (no ID, or an ID already seen); a bad field is set
-aside and recorded against that field, and the row is kept.
+aside and recorded against that field, and the row is kept. Each kept row's canonical row
+depends on its own values (and the day) alone, so a night canonicalises only changed rows.
 """
 
 from __future__ import annotations
@@ -21,14 +22,6 @@ from reconcile.model import Entity
 ISSUE_COLUMNS = ["source_system", "entity", "source_id", "field", "raw_value", "problem"]
 REJECT_COLUMNS = ["source_system", "entity", "source_id", "raw_row", "reason"]
 MAX_ID_LENGTH = 128  # the target's ID columns; longer IDs would abort a PostgreSQL load
-
-
-@dataclass(frozen=True)
-class Canonical:
-    rows: pd.DataFrame  # source_system + every column of the entity
-    rejected: pd.DataFrame  # REJECT_COLUMNS
-    issues: pd.DataFrame  # ISSUE_COLUMNS
-    keys: frozenset[str]  # source IDs accepted in this chunk, for the caller's duplicate check
 
 
 def source_ids(frame: pd.DataFrame, entity: Entity) -> pd.Series:
@@ -109,20 +102,6 @@ def canonical_rows(
     rows = pd.DataFrame(columns, index=kept.index)
     issue_frame = pd.concat(issues, ignore_index=True) if issues else pd.DataFrame(columns=ISSUE_COLUMNS)
     return rows.reset_index(drop=True), issue_frame
-
-
-def canonicalise(
-    frame: pd.DataFrame,
-    entity: Entity,
-    spec: EntitySpec,
-    source_system: str,
-    seen: frozenset[str] | set[str],
-    today: date,
-) -> Canonical:
-    screened = screen(frame, entity, source_system, seen)
-    kept_ids = screened.ids[screened.keep]
-    rows, issues = canonical_rows(frame[screened.keep], kept_ids, entity, spec, source_system, today)
-    return Canonical(rows, screened.rejected, issues, frozenset(kept_ids))
 
 
 def _raw_text(value: object) -> str | None:
