@@ -1,8 +1,9 @@
-"""One chunk of raw source rows -> canonical rows, rejected rows and field problems.
+"""One chunk of raw source rows -> rejected rows (`screen`), then canonical rows and field problems.
 
-A pure function of its inputs, so it can run on any partition anywhere. A row is rejected
+Pure functions of their inputs, so they can run on any partition anywhere. A row is rejected
 only when it cannot be used at all (no ID, or an ID already seen); a bad field is set
-aside and recorded against that field, and the row is kept.
+aside and recorded against that field, and the row is kept. Each kept row's canonical row
+depends on its own values (and the day) alone, so a night canonicalises only changed rows.
 """
 
 from __future__ import annotations
@@ -23,14 +24,6 @@ REJECT_COLUMNS = ["source_system", "entity", "source_id", "raw_row", "reason"]
 MAX_ID_LENGTH = 128  # the target's ID columns; longer IDs would abort a PostgreSQL load
 
 
-@dataclass(frozen=True)
-class Canonical:
-    rows: pd.DataFrame  # source_system + every column of the entity
-    rejected: pd.DataFrame  # REJECT_COLUMNS
-    issues: pd.DataFrame  # ISSUE_COLUMNS
-    keys: frozenset[str]  # source IDs accepted in this chunk, for the caller's duplicate check
-
-
 def source_ids(frame: pd.DataFrame, entity: Entity) -> pd.Series:
     """The row's own ID as text. Composite keys are joined with '|'; a missing required part makes it None."""
     parts = []
@@ -43,14 +36,15 @@ def source_ids(frame: pd.DataFrame, entity: Entity) -> pd.Series:
     return joined.astype(object).where(joined.notna(), None)
 
 
-def canonicalise(
-    frame: pd.DataFrame,
-    entity: Entity,
-    spec: EntitySpec,
-    source_system: str,
-    seen: frozenset[str] | set[str],
-    today: date,
-) -> Canonical:
+@dataclass(frozen=True)
+class Screened:
+    ids: pd.Series  # each row's source ID (None where missing)
+    keep: pd.Series  # bool per row: not rejected
+    rejected: pd.DataFrame  # REJECT_COLUMNS
+
+
+def screen(frame: pd.DataFrame, entity: Entity, source_system: str, seen: frozenset[str] | set[str]) -> Screened:
+    """Which rows are rejected, and why: no ID, an ID too long, or one already read (here or in `seen`)."""
     ids = source_ids(frame, entity)
     missing = ids.isna()
     too_long = ids.notna() & (ids.str.len() > MAX_ID_LENGTH)
@@ -72,9 +66,13 @@ def canonicalise(
         },
         columns=REJECT_COLUMNS,
     )
+    return Screened(ids, keep, rejected.reset_index(drop=True))
 
-    kept = frame[keep]
-    kept_ids = ids[keep]
+
+def canonical_rows(
+    kept: pd.DataFrame, kept_ids: pd.Series, entity: Entity, spec: EntitySpec, source_system: str, today: date
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(canonical rows, ISSUE_COLUMNS) of rows `screen` kept; each row's result depends on its values alone."""
     columns: dict[str, pd.Series] = {"source_system": pd.Series(source_system, index=kept.index, dtype=object)}
     issues: list[pd.DataFrame] = []
     for col in entity.columns:
@@ -103,7 +101,7 @@ def canonicalise(
             )
     rows = pd.DataFrame(columns, index=kept.index)
     issue_frame = pd.concat(issues, ignore_index=True) if issues else pd.DataFrame(columns=ISSUE_COLUMNS)
-    return Canonical(rows.reset_index(drop=True), rejected.reset_index(drop=True), issue_frame, frozenset(kept_ids))
+    return rows.reset_index(drop=True), issue_frame
 
 
 def _raw_text(value: object) -> str | None:

@@ -13,38 +13,57 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from reconcile.canonicalise import source_ids
 from reconcile.model import ENTITIES
 from reconcile.store import RECORD_STATE
 
 TRACKED = ("person", "relationship")  # the rows matching reads: records, and the relationships behind its guards
 STATE_KEY = ["source_system", "entity", "record_key"]
 STATE_COLUMNS = [*STATE_KEY, "person_id", "related_person_id", "row_hash"]
+KEYS_PER_QUERY = 500  # bound parameters per query, well under every driver's limit
 
 
-def fingerprints(rows: pd.DataFrame, entity_name: str) -> pd.DataFrame:
-    """One row per canonical row: its key, the person(s) it is about, and a hash of every value."""
-    entity = ENTITIES[entity_name]
-    values = rows[["source_system", *(c.name for c in entity.columns)]].astype(str)
-    hashed = pd.util.hash_pandas_object(values, index=False).to_numpy(dtype=np.uint64)
+def fingerprints(rows: pd.DataFrame, entity_name: str, keys: pd.Series) -> pd.DataFrame:
+    """One row per canonical row: its key as read (`keys`), the person(s) it is about, and a hash of every value."""
     related = rows["related_person_id"] if "related_person_id" in rows else pd.Series(None, index=rows.index)
     return pd.DataFrame(
         {
             "source_system": rows["source_system"].to_numpy(dtype=object),
             "entity": entity_name,
-            "record_key": source_ids(rows, entity).to_numpy(dtype=object),
+            "record_key": keys.to_numpy(dtype=object),
             "person_id": rows["person_id"].to_numpy(dtype=object),
             "related_person_id": related.to_numpy(dtype=object),
-            "row_hash": [f"{h:016x}" for h in hashed],
+            "row_hash": row_hashes(rows, entity_name),
         },
         columns=STATE_COLUMNS,
     )
 
 
-def read_state(conn: sa.Connection, sources: list[str]) -> pd.DataFrame:
-    """The published fingerprints of these sources."""
-    query = sa.select(*(RECORD_STATE.c[c] for c in STATE_COLUMNS)).where(RECORD_STATE.c.source_system.in_(sources))
-    return pd.read_sql(query, conn)
+def row_hashes(rows: pd.DataFrame, entity_name: str) -> list[str]:
+    """A hash of each canonical row's values, as published or as canonicalised: they hash alike."""
+    entity = ENTITIES[entity_name]
+    values = rows[["source_system", *(c.name for c in entity.columns)]].astype(str)
+    hashed = pd.util.hash_pandas_object(values, index=False).to_numpy(dtype=np.uint64)
+    return [f"{h:016x}" for h in hashed]
+
+
+def read_state(conn: sa.Connection, source: str, entity: str, keys: pd.Index | None = None) -> pd.DataFrame:
+    """The published fingerprints of one source entity: all of them, or those of `keys`."""
+    query = sa.select(*(RECORD_STATE.c[c] for c in STATE_COLUMNS)).where(
+        RECORD_STATE.c.source_system == source, RECORD_STATE.c.entity == entity
+    )
+    if keys is None:
+        return pd.read_sql(query, conn)
+    wanted = list(keys)
+    parts = [
+        pd.read_sql(query.where(RECORD_STATE.c.record_key.in_(wanted[i : i + KEYS_PER_QUERY])), conn)
+        for i in range(0, len(wanted), KEYS_PER_QUERY)
+    ]
+    return concat_state(parts)
+
+
+def concat_state(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    parts = [p for p in parts if len(p)]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=STATE_COLUMNS)
 
 
 def diff(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:

@@ -15,9 +15,10 @@ import pandas as pd
 import sqlalchemy as sa
 
 from connectors import Connector, open_connector
-from reconcile import changes
-from reconcile.canonicalise import canonicalise
+from reconcile import changes, raw_state
+from reconcile.canonicalise import canonical_rows, screen
 from reconcile.config import Config, EntitySpec
+from reconcile.entity_load import EntityLoad, LoadCount, drop_key, incremental_possible, stage_changes
 from reconcile.errors import ConfigError, ReconcileError
 from reconcile.model import ENTITIES
 from reconcile.store import (
@@ -25,6 +26,7 @@ from reconcile.store import (
     RECORD_CHANGE,
     RECORD_STATE,
     RUN_TABLES,
+    SOURCE_STATE,
     Stage,
     connect_target,
     discard_quietly,
@@ -33,20 +35,11 @@ from reconcile.store import (
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class LoadCount:
-    source_system: str
-    entity: str
-    read: int = 0
-    loaded: int = 0
-    rejected: int = 0
-    field_issues: int = 0
-
-
 @dataclass(frozen=True)
 class ExtractResult:
     run_id: str
     counts: list[LoadCount]
+    canonicalised: int = 0  # rows canonicalised and written: all of them on a full load, on a night the changed
 
     def table(self) -> pd.DataFrame:
         return pd.DataFrame([vars(c) for c in self.counts], columns=list(vars(LoadCount("", ""))))
@@ -64,22 +57,27 @@ def extract(
     run_id: str | None = None,
     on_chunk: Callable[[LoadCount], None] | None = None,
 ) -> ExtractResult:
+    """Read every source; canonicalise and write only rows new or changed since the last load (all rows when
+    there is no usable state: a first load, a changed config or toolkit version, an earlier day)."""
     today = today or date.today()
     run_id = run_id or new_run_id()
     engine = connect_target(config.target_url())
-    tables = [*CANONICAL.values(), *RUN_TABLES, RECORD_STATE, RECORD_CHANGE]
-    stage = Stage(engine, run_id, tables, drops={RECORD_STATE.name: changes.STATE_KEY})
-    counts: list[LoadCount] = []
-    states: list[pd.DataFrame] = []
+    sources = list(config.sources)
+    tables = [*CANONICAL.values(), *RUN_TABLES, RECORD_STATE, RECORD_CHANGE, SOURCE_STATE]
+    drops = {RECORD_STATE.name: changes.STATE_KEY} | {name: drop_key(e) for name, e in ENTITIES.items()}
+    stage = Stage(engine, run_id, tables, drops=drops)
     try:
-        for name in config.sources:
-            counts.extend(_extract_source(config, name, stage, today, on_chunk, states))
-        summary = pd.DataFrame([vars(c) for c in counts])
-        stage.append("load_summary", summary)
-        sources = list(config.sources)
-        _stage_changes(engine, stage, sources, states)
+        with engine.connect() as conn:
+            previous = raw_state.read(conn, sources)
+        loads: list[EntityLoad] = []
+        for name in sources:
+            loads.extend(_extract_source(config, name, stage, today, on_chunk, previous))
+        counts = [load.count for load in loads]
+        stage.append("load_summary", pd.DataFrame([vars(c) for c in counts]))
+        stage_changes(engine, stage, sources, loads)
+        stage.append(SOURCE_STATE.name, pd.DataFrame([load.state_row(today) for load in loads]))
         stage.publish(
-            replace={name: table.c.source_system.in_(sources) for name, table in CANONICAL.items()},
+            replace={**_superseded(sources, loads), SOURCE_STATE.name: SOURCE_STATE.c.source_system.in_(sources)},
             append=[table.name for table in (*RUN_TABLES, RECORD_CHANGE)],
         )
     except BaseException:
@@ -87,25 +85,25 @@ def extract(
         raise
     finally:
         engine.dispose()
-    log.info("extract published run %s: %d rows loaded", run_id, sum(c.loaded for c in counts))
-    return ExtractResult(run_id, counts)
+    canonicalised = sum(len(load.redone) for load in loads)
+    log.info(
+        "extract published run %s: %d rows loaded, %d canonicalised",
+        run_id,
+        sum(c.loaded for c in counts),
+        canonicalised,
+    )
+    return ExtractResult(run_id, counts, canonicalised)
 
 
-def _stage_changes(engine: sa.Engine, stage: Stage, sources: list[str], states: list[pd.DataFrame]) -> None:
-    """Fingerprints that differ from the last load replace theirs; what changed is recorded for `match`.
-
-    A first load records no changes: there is nothing to compare with, and the first match is a full one.
-    """
-    new = pd.concat(states, ignore_index=True) if states else pd.DataFrame(columns=changes.STATE_COLUMNS)
-    with engine.connect() as conn:
-        old = changes.read_state(conn, sources)
-    found = changes.diff(old, new)
-    stage.drop(RECORD_STATE.name, found.loc[found["change"] != "new", changes.STATE_KEY])
-    fresh = found.loc[found["change"] != "deleted", changes.STATE_KEY]
-    stage.append(RECORD_STATE.name, new.merge(fresh, on=changes.STATE_KEY) if len(old) else new)
-    if len(old):
-        stage.append(RECORD_CHANGE.name, found)
-    log.info("extract: %d tracked rows new, changed or deleted since the last load", len(found) if len(old) else 0)
+def _superseded(sources: list[str], loads: list[EntityLoad]) -> dict[str, sa.ColumnElement[bool]]:
+    """Per canonical table, the sources whose rows are replaced whole: loaded in full, or no longer provided."""
+    partial = {(load.count.source_system, load.count.entity) for load in loads if not load.full}
+    replace = {}
+    for name, table in CANONICAL.items():
+        whole = [s for s in sources if (s, name) not in partial]
+        if whole:
+            replace[name] = table.c.source_system.in_(whole)
+    return replace
 
 
 def _extract_source(
@@ -114,14 +112,20 @@ def _extract_source(
     stage: Stage,
     today: date,
     on_chunk: Callable[[LoadCount], None] | None,
-    states: list[pd.DataFrame],
-) -> list[LoadCount]:
+    previous: dict[tuple[str, str], raw_state.EntityState],
+) -> list[EntityLoad]:
     connector = open_connector(name, config.sources[name], config.base_dir)
+    kind = config.sources[name].connector
     try:
-        return [
-            _extract_entity(connector, entity_name, spec, stage, today, on_chunk, states)
-            for entity_name, spec in connector.entities().items()
-        ]
+        loads = []
+        for entity_name, spec in connector.entities().items():
+            context = raw_state.context(kind, ENTITIES[entity_name], spec)
+            state = previous.get((name, entity_name))
+            usable = state is not None and incremental_possible(ENTITIES[entity_name], spec, state, context, today)
+            load = EntityLoad(LoadCount(name, entity_name), context, state if usable else None)
+            _extract_entity(connector, load, spec, stage, today, on_chunk)
+            loads.append(load)
+        return loads
     except ConfigError as exc:  # found only once the source answered, e.g. a query's columns
         raise ConfigError(f"{config.path}: {exc}") from None
     finally:
@@ -130,32 +134,32 @@ def _extract_source(
 
 def _extract_entity(
     connector: Connector,
-    entity_name: str,
+    load: EntityLoad,
     spec: EntitySpec,
     stage: Stage,
     today: date,
     on_chunk: Callable[[LoadCount], None] | None,
-    states: list[pd.DataFrame],
-) -> LoadCount:
-    entity = ENTITIES[entity_name]
-    count = LoadCount(connector.name, entity_name)
+) -> None:
+    entity = ENTITIES[load.count.entity]
+    count = load.count
     seen: set[str] = set()
-    for chunk in connector.read(entity_name, spec):
-        result = canonicalise(chunk, entity, spec, connector.name, seen, today)
-        stage.append(entity_name, result.rows)
-        if entity_name in changes.TRACKED:
-            states.append(changes.fingerprints(result.rows, entity_name))
-        stage.append("rejected_record", result.rejected)
-        stage.append("field_issue", result.issues)
-        seen |= result.keys
+    for chunk in connector.read(entity.name, spec):
+        screened = screen(chunk, entity, connector.name, seen)
+        kept, kept_ids = chunk[screened.keep], screened.ids[screened.keep]
+        redo = load.to_canonicalise(kept_ids, kept)
+        rows, issues = canonical_rows(kept[redo], kept_ids[redo], entity, spec, connector.name, today)
+        load.add(kept_ids[redo], rows, issues)
+        stage.append(entity.name, rows)
+        stage.append("rejected_record", screened.rejected)
+        stage.append("field_issue", issues)
+        seen.update(kept_ids)
         count.read += len(chunk)
-        count.loaded += len(result.rows)
-        count.rejected += len(result.rejected)
-        count.field_issues += len(result.issues)
+        count.loaded += len(kept)
+        count.rejected += len(screened.rejected)
+        count.field_issues += len(issues)
         if on_chunk:
             on_chunk(count)
     if count.read != count.loaded + count.rejected:
-        raise ReconcileError(f"internal error: {connector.name}.{entity_name} lost rows; nothing was published")
+        raise ReconcileError(f"internal error: {connector.name}.{entity.name} lost rows; nothing was published")
     if count.read == 0:
-        log.warning("source %s entity %s is empty", connector.name, entity_name)
-    return count
+        log.warning("source %s entity %s is empty", connector.name, entity.name)

@@ -3,8 +3,8 @@
 `plan` says whether an incremental run is possible (a stored model fitted under the same rules);
 `run` re-matches the records a change can reach (reconcile/matching/incremental.py), gives their
 clusters master IDs with the same `assign` as a full run, rebuilds only their masters' surviving values
-and conflicts, and publishes only rows that differ, in one transaction. Families are recomputed whole
-(a merge far away can join two families) but only changed rows are written.
+and conflicts, and publishes only rows that differ, in one transaction. Families are rebuilt only in the
+region the re-matched masters can reach (reconcile/family_region.py), and only changed rows are written.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from reconcile.changes import TRACKED, changed_people
+from reconcile import family_region
+from reconcile.changes import KEYS_PER_QUERY, TRACKED, changed_people
 from reconcile.masters import conflicts, survive
 from reconcile.masters.activity import create_activity_view
-from reconcile.masters.families import household_links, master_families, master_relationships
 from reconcile.matching import MatchResult, Rules
 from reconcile.matching.incremental import by_rid, match_changes, oversized_blocks, record_keys
 from reconcile.matching.master_ids import assign
@@ -148,20 +148,24 @@ def run(
     frames["master_person"], frames["master_person_provenance"] = survive(persons, records, rules.survivorship)
     frames["master_conflict"] = conflicts(persons, records)
     old_masters = previous.loc[involved, "master_id"].to_numpy()
-    gone_masters = pd.DataFrame({"master_id": pd.unique(np.concatenate([old_masters, masters.to_numpy()]))})
+    touched_masters = pd.unique(np.concatenate([old_masters, masters.to_numpy()]))
+    gone_masters = pd.DataFrame({"master_id": touched_masters})
 
     whole_records = whole.rename(columns={"source_id": "person_id"})
-    links = master_relationships(relationships, whole_records)
-    households = household_links(rm.std, pd.Series(masters_by_rid))
     old_family = read_table(engine, MASTER_FAMILY)
-    family, family_history = master_families(links, households, old_family, _issued(engine, FAMILY_ID_HISTORY))
-    old_links = read_table(engine, MASTER_RELATIONSHIP)
-    frames["master_relationship"], dropped_links = _differences(old_links, links, RELATIONSHIP_KEY)
-    frames["master_family"], dropped_family = _differences(old_family, family, ["master_id"])
+    rebuilt = family_region.rebuild(
+        rm.std, masters_by_rid, cached, redone, set(touched_masters), relationships, whole_records, old_family,
+        _issued(engine, FAMILY_ID_HISTORY),
+    )  # fmt: skip
+    old_links = _read_where_in(engine, MASTER_RELATIONSHIP, "master_id", sorted(rebuilt.region))
+    frames["master_relationship"], dropped_links = _differences(old_links, rebuilt.links, RELATIONSHIP_KEY)
+    in_region = old_family["master_id"].isin(rebuilt.region)
+    frames["master_family"], dropped_family = _differences(old_family[in_region], rebuilt.family, ["master_id"])
+    family = pd.concat([old_family.loc[~in_region, rebuilt.family.columns], rebuilt.family], ignore_index=True)
     frames |= {
         "person_xref": xref,
         "master_id_history": history,
-        "family_id_history": family_history,
+        "family_id_history": rebuilt.history,
         "match_model": _model_frame(engine, rules, plan.model, rm.oversized, rm.std),
     }
     create_activity_view(engine)
@@ -201,6 +205,17 @@ def _touched_since(engine: sa.Engine, extract_run: str) -> pd.DataFrame:
 def _read(engine: sa.Engine, table: sa.Table, columns: list[str]) -> pd.DataFrame:
     with engine.connect() as conn:
         return pd.read_sql(sa.select(*(table.c[c] for c in columns)), conn)
+
+
+def _read_where_in(engine: sa.Engine, table: sa.Table, column: str, values: list[str]) -> pd.DataFrame:
+    """The rows of `table` whose `column` holds one of `values`, a few hundred values per query."""
+    step = KEYS_PER_QUERY
+    with engine.connect() as conn:
+        parts = [
+            pd.read_sql(sa.select(table).where(table.c[column].in_(values[i : i + step])), conn)
+            for i in range(0, len(values), step)
+        ]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[c.name for c in table.columns])
 
 
 def _pairs_redone(old_pairs: pd.DataFrame, changed: pd.Index, redone: pd.Index) -> pd.DataFrame:

@@ -195,17 +195,19 @@ class Stage:
     def publish(self, replace: dict[str, sa.ColumnElement[bool] | None], append: Iterable[str] = ()) -> None:
         """`replace`: table -> which published rows this run supersedes (None: all of them).
 
-        Tables given `drops` lose the rows whose keys were dropped, then gain the staged rows.
+        Tables given `drops` lose the rows whose keys were dropped (after those `replace` removes, if both
+        apply), then gain the staged rows.
         """
         with self.engine.begin() as conn:
-            for name, where in replace.items():
+            for name in dict.fromkeys([*replace, *self.drops]):
                 table = self.targets[name]
-                conn.execute(table.delete() if where is None else table.delete().where(where))
-                self._copy(conn, name)
-            for name, keys in self.drops.items():
-                table = self.targets[name]
-                dropped = sa.select(*keys.columns)
-                conn.execute(table.delete().where(sa.tuple_(*(table.c[c.name] for c in keys.columns)).in_(dropped)))
+                if name in replace:
+                    where = replace[name]
+                    conn.execute(table.delete() if where is None else table.delete().where(where))
+                if name in self.drops:
+                    keys = self.drops[name]
+                    dropped = sa.select(*keys.columns)
+                    conn.execute(table.delete().where(sa.tuple_(*(table.c[c.name] for c in keys.columns)).in_(dropped)))
                 self._copy(conn, name)
             for name in append:
                 self._copy(conn, name)
@@ -366,6 +368,18 @@ RECORD_STATE = sa.Table(
     sa.Column("person_id", sa.String(128), nullable=False),
     sa.Column("related_person_id", sa.String(128)),
     sa.Column("row_hash", sa.String(16), nullable=False),
+    sa.Column("run_id", sa.String(40), nullable=False),
+)  # fmt: skip
+
+# source_state: per source entity, a fingerprint of every raw row it loaded (see reconcile/raw_state.py), so a
+# night canonicalises and writes only the rows that changed.
+SOURCE_STATE = sa.Table(
+    "source_state", metadata,
+    sa.Column("source_system", sa.String(40), primary_key=True),
+    sa.Column("entity", sa.String(40), primary_key=True),
+    sa.Column("context", sa.String(32), nullable=False),  # hash of how the rows are read and mapped
+    sa.Column("today", sa.Date(), nullable=False),  # the day the rows were canonicalised against
+    sa.Column("rows", sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb"), nullable=False),
     sa.Column("run_id", sa.String(40), nullable=False),
 )  # fmt: skip
 

@@ -32,6 +32,18 @@ def test_clean_text_keeps_every_row_and_never_returns_blank_text(values):
         assert value is None or value.encode("utf-8")  # always storable as UTF-8
 
 
+@given(
+    st.one_of(
+        st.lists(st.one_of(st.none(), st.just(float("nan")), st.text()), max_size=30), st.lists(raw_values, max_size=30)
+    )
+)
+def test_clean_text_is_text_value_of_each_value(values):
+    """The fast path for columns of plain text gives exactly what text_value gives, problems included."""
+    series = pd.Series(values, dtype=object)
+    cleaned, problems = clean_text(series)
+    assert list(zip(cleaned, problems, strict=True)) == [text_value(v) for v in values]
+
+
 TEXT_CHARACTERS = st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",))  # Cs: lone surrogates
 NO_NUL = st.text(alphabet=TEXT_CHARACTERS)
 

@@ -29,7 +29,7 @@ import pandas as pd
 from reconcile.matching.blocking import rule_name
 from reconcile.matching.clustering import components
 from reconcile.matching.comparisons import Prepared
-from reconcile.matching.constraints import _link_rids, family_ids
+from reconcile.matching.constraints import Relatives
 from reconcile.matching.pipeline import (
     _best_link,
     _decide,
@@ -106,16 +106,17 @@ def match_changes(
     if decisions is not None and len(decisions):  # any decision, UNSURE too: it may have replaced a MATCH
         for side in ("l", "r"):
             seeds |= keys.isin(record_keys(decisions[f"source_system_{side}"], decisions[f"person_id_{side}"]))
-    changed = _whole_households(seeds, _link_rids(std, links), n)
+    relatives = Relatives.of(std, links)  # once: both scorings and the households below read them
+    changed = _whole_households(seeds, relatives.family)
 
     prepared = Prepared(std)
     nothing = np.zeros(n, dtype=bool)
     reach = score_pairs(prepared, _with_reviewed_pairs(block_touching(blocks, rules, changed, nothing), reviewed),
-                        rules, model, links)  # fmt: skip
+                        rules, model, relatives)  # fmt: skip
     affected = _reached(n, keys, deleted, changed, previous_links, reach, rules.thresholds.match)
 
     pairs = _with_reviewed_pairs(block_touching(blocks, rules, changed, affected), reviewed)
-    scored = score_pairs(prepared, pairs, rules, model, links)
+    scored = score_pairs(prepared, pairs, rules, model, relatives)
     scored, labels = _decide(scored, reviewed, rules, std["nhs"].to_numpy(dtype=object))
     best = _best_link(n, scored)
     clusters = pd.DataFrame(
@@ -164,11 +165,10 @@ def _relatives_of(deleted: pd.Index, relationships: pd.DataFrame, keys: pd.Index
     return found
 
 
-def _whole_households(seeds: np.ndarray, edges: pd.DataFrame, n: int) -> np.ndarray:
+def _whole_households(seeds: np.ndarray, family: np.ndarray) -> np.ndarray:
     """Seeds and everyone sharing a household with one: a household that changed changes the twin guard
     for all its members (a household that lost a link still holds an end of it, or a relative of the
     deleted record, so the new households are enough)."""
-    family = family_ids(n, edges)
     hit = np.unique(family[seeds & (family >= 0)])
     return seeds | np.isin(family, hit) & (family >= 0)
 

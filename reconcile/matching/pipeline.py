@@ -15,7 +15,7 @@ import pandas as pd
 from reconcile.matching.blocking import BlockingReport
 from reconcile.matching.clustering import cluster
 from reconcile.matching.comparisons import COMPARISONS, Prepared
-from reconcile.matching.constraints import FLAGS, REASONS
+from reconcile.matching.constraints import FLAGS, REASONS, Relatives
 from reconcile.matching.engines import Engine
 from reconcile.matching.pair_scoring import DEFAULT_CHUNK_PAIRS, score_candidates, scored_pairs
 from reconcile.matching.rules import Rules, load_rules
@@ -97,7 +97,7 @@ def key_order(persons: pd.DataFrame) -> np.ndarray:
 
 
 def score_pairs(
-    prepared: Prepared, pairs: pd.DataFrame, rules: Rules, model: Model, links: pd.DataFrame
+    prepared: Prepared, pairs: pd.DataFrame, rules: Rules, model: Model, links: pd.DataFrame | Relatives
 ) -> pd.DataFrame:
     """Each given pair with both records' IDs, its comparison levels, weights and constraint flags."""
     return _with_ids(prepared.std, scored_pairs(prepared, pairs.reset_index(drop=True), rules, model, links))

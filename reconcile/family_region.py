@@ -1,0 +1,90 @@
+"""Families on a night: rebuilt only where the night's re-matching can change them.
+
+A family is a connected group of masters over two kinds of edge: relationships between their records,
+and a shared home. An edge changes only where a record was re-matched (its master changed, or its row, or
+its relationships) or where the set of masters at a home changed (a record moved in or out, or its
+master changed: the household rule reads how many masters live there). So a night starts from the
+re-matched masters, the masters related to a re-matched record and the masters living where a re-matched
+record lives or lived, widens that to whole families of last run, and rebuilds the edges touching it; if
+any new edge leads outside, the region takes in that family too, until no edge does. Every family
+outside the region has the same members, roles and edges as last run, and keeps its rows as published.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from reconcile.masters.families import household_links, master_families, master_relationships
+from reconcile.matching.incremental import record_keys
+
+log = logging.getLogger(__name__)
+HOME = ["postcode", "address"]
+
+
+@dataclass(frozen=True)
+class Families:
+    region: set[str]  # masters whose family and relationship rows were rebuilt
+    links: pd.DataFrame  # master_relationship rows of the region
+    family: pd.DataFrame  # master_family rows of the region
+    history: pd.DataFrame  # family_id_history rows
+
+
+def rebuild(
+    std: pd.DataFrame,
+    masters: np.ndarray,
+    old_std: pd.DataFrame | None,
+    redone: pd.Index,
+    touched: set[str],
+    relationships: pd.DataFrame,
+    xref: pd.DataFrame,
+    old_family: pd.DataFrame,
+    issued: set[str],
+) -> Families:
+    """`std`: every current record by rid, `masters` its master by rid; `old_std`: last run's records;
+    `redone`: keys of records re-matched or deleted; `touched`: their masters, old and new; `xref`:
+    source_system, person_id, master_id of every current record; `old_family`: last run's master_family."""
+    keys = record_keys(std["source_system"], std["person_id"])
+    master_of = pd.Series(masters, index=keys)
+    homes = _homes(std[keys.isin(redone)])
+    if old_std is not None:
+        homes = homes.append(_homes(old_std[record_keys(old_std["source_system"], old_std["person_id"]).isin(redone)]))
+    at_home = pd.MultiIndex.from_frame(std[HOME]).isin(homes)
+    rel_a, rel_b = _ends(relationships)
+    mine = rel_a.isin(redone) | rel_b.isin(redone)
+    ends_a = master_of.reindex(rel_a).to_numpy(dtype=object)
+    ends_b = master_of.reindex(rel_b).to_numpy(dtype=object)
+    seeds = np.concatenate([list(touched), masters[at_home], ends_a[mine], ends_b[mine]])
+    region = set(seeds[pd.notna(seeds)])
+    family_of = pd.Series(old_family["family_id"].to_numpy(), index=old_family["master_id"].to_numpy())
+    while True:
+        families = family_of.reindex(list(region)).dropna().unique()
+        region |= set(old_family["master_id"][old_family["family_id"].isin(families)])
+        near = pd.Series(ends_a).isin(region).to_numpy() | pd.Series(ends_b).isin(region).to_numpy()
+        links = master_relationships(relationships[near], xref)
+        lived = pd.MultiIndex.from_frame(std.loc[pd.Series(masters).isin(region).to_numpy(), HOME]).dropna()
+        shared = pd.MultiIndex.from_frame(std[HOME]).isin(lived)
+        households = household_links(std[shared], pd.Series(masters, index=std.index)[shared])
+        reached = set(links["master_id"]) | set(links["related_master_id"])
+        reached |= set(households["master_id"]) | set(households["related_master_id"])
+        if reached <= region:
+            break
+        region |= reached
+    old = old_family[old_family["master_id"].isin(region)]
+    family, history = master_families(links, households, old, issued)
+    log.info("families rebuilt around %d masters (%d families of last run)", len(region), old["family_id"].nunique())
+    return Families(region, links, family, history)
+
+
+def _homes(std: pd.DataFrame) -> pd.MultiIndex:
+    return pd.MultiIndex.from_frame(std[HOME].dropna())
+
+
+def _ends(relationships: pd.DataFrame) -> tuple[pd.Index, pd.Index]:
+    if relationships.empty:
+        return pd.Index([], dtype=object), pd.Index([], dtype=object)
+    systems = relationships["source_system"]
+    return record_keys(systems, relationships["person_id"]), record_keys(systems, relationships["related_person_id"])

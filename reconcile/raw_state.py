@@ -1,0 +1,108 @@
+"""Fingerprints of raw source rows, so a night canonicalises and writes only the rows that changed.
+
+Canonicalising a row depends only on its raw values, how its entity is read and mapped (the entity's
+config, the connector, the toolkit's version: the *context*) and, through "in the future", the day. So
+a row whose raw values hash as they did last load, under the same context and no earlier day, gives the
+canonical row that is already published, unless one of its fields was set aside: those rows are always
+canonicalised again, since a date in the future yesterday may not be today. Hashes are typed (1 and "1"
+hash apart), so equal hashes mean equal values, short of a 64-bit collision.
+
+Per source entity the state is one row of `source_state`: the context, the day, and a Parquet blob of
+(record_key, row_hash, set_aside) for every loaded row, which reads back in milliseconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from datetime import date
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from pandas.core.util.hashing import hash_array
+
+from reconcile import __version__
+from reconcile.config import EntitySpec
+from reconcile.model import Entity
+from reconcile.store import SOURCE_STATE
+
+ROW_COLUMNS = ["record_key", "row_hash", "set_aside"]
+_MIX = np.uint64(0x100000001B3)  # FNV prime: folds the column hashes of a row into one
+_MISSING = np.uint64(2**64 - 1)  # the hash of a missing value
+
+
+@dataclass(frozen=True)
+class EntityState:
+    """What the last load of one source entity saw."""
+
+    context: str
+    today: date
+    rows: pd.DataFrame  # ROW_COLUMNS, one per loaded row
+
+    @cached_property
+    def keys(self) -> pd.Index:
+        return pd.Index(self.rows["record_key"])
+
+    def unchanged(self, keys: pd.Index, hashes: np.ndarray) -> np.ndarray:
+        """Per row: loaded last time with the same raw values and no field set aside."""
+        position = self.keys.get_indexer(keys)
+        found = position >= 0
+        same = np.zeros(len(keys), dtype=bool)
+        old_hash = self.rows["row_hash"].to_numpy()[position[found]]
+        set_aside = self.rows["set_aside"].to_numpy()[position[found]]
+        same[found] = (old_hash == hashes[found]) & ~set_aside
+        return same
+
+
+def context(connector: str, entity: Entity, spec: EntitySpec) -> str:
+    """Everything besides a row's values and the day that its canonical row depends on."""
+    text = f"{__version__}|{connector}|{entity!r}|{spec.model_dump_json()}"
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def row_hashes(frame: pd.DataFrame) -> np.ndarray:
+    """A 64-bit hash of each row's raw values and column names, types included."""
+    total = np.full(len(frame), np.uint64(len(frame.columns)), dtype=np.uint64)
+    for name in frame.columns:
+        hashed = _column_hash(frame[name].to_numpy(dtype=object)) ^ _column_hash(np.array([name], dtype=object))
+        with np.errstate(over="ignore"):
+            total = (total * _MIX) ^ hashed
+    return total
+
+
+def _column_hash(values: np.ndarray) -> np.ndarray:
+    """Text and missing values hash as they are (fast); any other type, or text that is not UTF-8, by type
+    and repr, so that 1, 1.0, "1" and a date never hash alike."""
+    if set(map(type, values)) <= {str, type(None)}:
+        missing = values == None  # noqa: E711 - elementwise
+        try:
+            hashed = hash_array(np.where(missing, "", values), categorize=False)  # would hash None as "None"
+        except UnicodeEncodeError:  # lone surrogates: bytes that were not UTF-8
+            pass
+        else:
+            hashed[missing] = _MISSING
+            return hashed
+    typed = np.array([f"{type(v).__qualname__}:{v!r}" for v in values], dtype=object)
+    return hash_array(typed, categorize=False)
+
+
+def read(conn: sa.Connection, sources: list[str]) -> dict[tuple[str, str], EntityState]:
+    """The stored state of every entity of these sources."""
+    query = sa.select(SOURCE_STATE).where(SOURCE_STATE.c.source_system.in_(sources))
+    return {
+        (row.source_system, row.entity): EntityState(row.context, row.today, _from_parquet(row.rows))
+        for row in conn.execute(query)
+    }
+
+
+def state_row(source: str, entity: str, ctx: str, today: date, rows: pd.DataFrame) -> dict[str, object]:
+    buffer = io.BytesIO()
+    rows[ROW_COLUMNS].astype({"row_hash": np.uint64, "set_aside": bool}).to_parquet(buffer, index=False)
+    return {"source_system": source, "entity": entity, "context": ctx, "today": today, "rows": buffer.getvalue()}
+
+
+def _from_parquet(data: bytes) -> pd.DataFrame:
+    return pd.read_parquet(io.BytesIO(data))[ROW_COLUMNS]

@@ -1,0 +1,101 @@
+"""Families rebuilt around a night's re-matched masters equal families rebuilt whole."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reconcile.family_region import rebuild
+from reconcile.masters.families import household_links, master_families, master_relationships
+from reconcile.matching.incremental import record_keys
+
+
+def _world(rng: np.random.Generator, n: int) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    """n records in a few homes (one of them an institution), grouped into masters, with relationships."""
+    homes = rng.integers(1, n // 2, n)
+    homes[:9] = 0  # home 0 holds nine masters, one more than MAX_HOUSEHOLD: only namesakes there are a family
+    std = pd.DataFrame(
+        {
+            "rid": np.arange(n),
+            "source_system": rng.choice(["a", "b"], n),
+            "person_id": [f"p{i}" for i in range(n)],
+            "postcode": [f"LS{h % 7} 1AA" for h in homes],
+            "address": [f"{h} High St" for h in homes],
+            "surname": rng.choice(["khan", "smith", "ali"], n),
+        }
+    )
+    masters = np.array([f"I{i}" if i < 9 else f"M{i // 2 if i % 5 else i}" for i in range(n)], dtype=object)
+    a, b = rng.integers(9, n, n // 12), rng.integers(9, n, n // 12)
+    relationships = pd.DataFrame(
+        {
+            "source_system": std["source_system"].to_numpy()[a],
+            "person_id": std["person_id"].to_numpy()[a],
+            "related_person_id": std["person_id"].to_numpy()[b],
+            "relationship": rng.choice(["mother", "father", "sibling", None], len(a)),
+        }
+    )
+    std.loc[:8, "surname"] = [f"name{i}" for i in range(9)]  # no namesakes there: nobody at home 0 is family yet
+    return std, masters, relationships[relationships["person_id"] != relationships["related_person_id"]]
+
+
+def _xref(std: pd.DataFrame, masters: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"source_system": std["source_system"], "person_id": std["person_id"], "master_id": masters})
+
+
+def _whole(std, masters, relationships, old_family, issued):
+    links = master_relationships(relationships, _xref(std, masters))
+    households = household_links(std, pd.Series(masters, index=std.index))
+    family, history = master_families(links, households, old_family, issued)
+    return links, family, history
+
+
+def _rows(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.astype(str).sort_values(list(frame.columns)).reset_index(drop=True)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_families_rebuilt_around_the_changes_equal_families_rebuilt_whole(seed):
+    rng = np.random.default_rng(seed)
+    std, masters, relationships = _world(rng, 120)
+    old_links, old_family, _ = _whole(std, masters, relationships, None, set())
+    issued = set(old_family["family_id"])
+
+    new_std, new_masters, new_relationships = std.copy(), masters.copy(), relationships.copy()
+    moved = rng.choice(np.arange(9, len(std)), 3, replace=False)  # three records move home
+    new_std.loc[moved, ["postcode", "address"]] = new_std.loc[rng.choice(len(std), 3), ["postcode", "address"]].values
+    merged = rng.choice(np.arange(9, len(std)), 2, replace=False)  # two masters merge
+    new_masters[new_masters == new_masters[merged[1]]] = new_masters[merged[0]]
+    leaver = rng.integers(0, 9)  # one of the nine leaves home 0, which becomes a household of eight
+    gone = np.array([leaver] if seed % 2 else [], dtype=int)  # deleted, or moved away
+    if not seed % 2:
+        new_std.loc[leaver, ["postcode", "address"]] = ["LS9 9ZZ", "1 Elsewhere"]
+        moved = np.append(moved, leaver)
+    added = pd.DataFrame(
+        {"source_system": "a", "person_id": std["person_id"][rng.choice(len(std), 2)].to_numpy(),
+         "related_person_id": std["person_id"][rng.choice(len(std), 2)].to_numpy(), "relationship": "mother"}
+    )  # fmt: skip
+    new_relationships = pd.concat([new_relationships.iloc[2:], added], ignore_index=True)
+    keep = ~np.isin(np.arange(len(std)), gone)
+    new_std, new_masters = new_std[keep].reset_index(drop=True), new_masters[keep]
+    new_std["rid"] = np.arange(len(new_std))
+
+    keys, new_keys = record_keys(std["source_system"], std["person_id"]), None
+    new_keys = record_keys(new_std["source_system"], new_std["person_id"])
+    changed_people = set(keys[np.concatenate([moved, merged, gone])])
+    for rows in (relationships.iloc[:2], added):
+        changed_people |= set(record_keys(rows["source_system"], rows["person_id"]))
+        changed_people |= set(record_keys(rows["source_system"], rows["related_person_id"]))
+    touched = set(masters[keys.isin(changed_people)]) | set(new_masters[new_keys.isin(changed_people)])
+    redone = keys[np.isin(masters, list(touched))].append(new_keys[np.isin(new_masters, list(touched))]).unique()
+
+    links, family, history = _whole(new_std, new_masters, new_relationships, old_family, issued)
+    night = rebuild(
+        new_std, new_masters, std, redone, touched, new_relationships, _xref(new_std, new_masters), old_family, issued
+    )
+    outside = ~old_family["master_id"].isin(night.region)
+    pd.testing.assert_frame_equal(_rows(pd.concat([old_family[outside], night.family])), _rows(family))
+    kept_links = old_links[~old_links["master_id"].isin(night.region)]
+    pd.testing.assert_frame_equal(_rows(pd.concat([kept_links, night.links])), _rows(links))
+    pd.testing.assert_frame_equal(_rows(night.history), _rows(history))
+    assert len(night.region) < len(set(new_masters))  # not everything: the rebuild stayed local
