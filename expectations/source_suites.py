@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from reconcile.masters.nhs_numbers import ten_digit_verdicts
 from reconcile.model import ENTITIES, Entity
 
 if TYPE_CHECKING:
@@ -247,9 +248,9 @@ def _prepare(name: str, frame: pd.DataFrame) -> pd.DataFrame:
         elif col.type == "datetime":
             out[col.name] = _per_value(values, _as_datetime)
         else:
-            out[col.name] = values.where(~values.map(_is_blank), None)
+            out[col.name] = _blank_to_none(values)
     for helper, (column, judge) in HELPERS.get(name, {}).items():
-        out[helper] = _per_value(out[column], lambda v, judge=judge: judge(_as_text(v)))
+        out[helper] = _judged(out[column], judge)
     return out.reset_index(drop=True)
 
 
@@ -258,6 +259,24 @@ def _per_value(values: pd.Series, fn: Callable[[Any], Any]) -> pd.Series:
     present = values[values.notna()]
     mapping: dict[Hashable, Any] = {v: fn(v) for v in pd.unique(present)}
     return values.map(mapping).astype(object).where(values.notna(), None)
+
+
+def _judged(values: pd.Series, judge: Callable[[str], bool]) -> pd.Series:
+    """judge(text) once per distinct present value; NHS numbers of ten plain digits all at once, by the check."""
+    distinct = pd.unique(values[values.notna()])
+    verdicts: dict[Hashable, bool] = {}
+    if judge is _nhs_valid:
+        plain, valid = ten_digit_verdicts(distinct)
+        verdicts = dict(zip(distinct[plain], valid.tolist(), strict=True))
+        distinct = distinct[~plain]
+    verdicts.update({v: judge(_as_text(v)) for v in distinct})
+    return values.map(verdicts).astype(object).where(values.notna(), None)
+
+
+def _blank_to_none(values: pd.Series) -> pd.Series:
+    """Blank text as null, judged once per distinct value."""
+    blanks = [v for v in pd.unique(values[values.notna()]) if _is_blank(v)]
+    return values.where(~values.isin(blanks), None) if blanks else values.copy()
 
 
 def _is_blank(value: object) -> bool:

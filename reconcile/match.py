@@ -20,7 +20,7 @@ from reconcile.config import Config, MatchingSpec
 from reconcile.decisions import latest_decisions
 from reconcile.errors import ReconcileError
 from reconcile.extract import new_run_id
-from reconcile.masters import conflicts, survive
+from reconcile.masters import master_records, record_conflicts, survive_records
 from reconcile.masters.activity import create_activity_view
 from reconcile.masters.families import household_links, master_families, master_relationships
 from reconcile.masters.linkage import linkage
@@ -103,9 +103,14 @@ def match(config: Config, run_id: str | None = None, *, full: bool = False, reus
         previous = read_table(engine, PERSON_XREF)
         masters, history = assign(result.clusters, previous, _issued(engine, MASTER_ID_HISTORY), decisions)
         frames = _outputs(result, masters, rules.thresholds.keep_pairs)
+        # Every scored pair and every person row are done with once their outputs are made: let them go.
+        result = replace(result, pairs=result.pairs.iloc[:0])
         xref = frames["person_xref"].rename(columns={"source_id": "person_id"})
-        frames["master_person"], frames["master_person_provenance"] = survive(persons, xref, rules.survivorship)
-        frames["master_conflict"] = conflicts(persons, xref)
+        rows = master_records(persons, xref)  # read once for survivorship and conflicts
+        del persons
+        frames["master_person"], frames["master_person_provenance"] = survive_records(rows, rules.survivorship)
+        frames["master_conflict"] = record_conflicts(rows)
+        del rows
         links = master_relationships(relationships, xref)
         households = household_links(result.std, pd.Series(_masters_by_rid(result, masters)))
         family, family_history = master_families(
