@@ -180,7 +180,8 @@ class Stage:
         if frame.empty:
             return
         if "run_id" in self.tables[name].c:
-            frame = frame.assign(run_id=self.run_id)
+            frame = frame.copy(deep=False)  # `assign` would copy every row (a million masters' provenance) first
+            frame["run_id"] = self.run_id
         with self.engine.begin() as conn:
             insert_frame(conn, self.tables[name], frame)
 
