@@ -242,6 +242,9 @@ def _prepare(name: str, frame: pd.DataFrame) -> pd.DataFrame:
             if not col.required:
                 out[col.name] = pd.Series(None, index=frame.index, dtype=object)
             continue
+        if col.type in ("date", "datetime") and _naive_stamps(frame[col.name]):
+            out[col.name] = _python_times(frame[col.name], dates=col.type == "date")
+            continue
         values = frame[col.name].astype(object)
         if col.type == "date":
             out[col.name] = _per_value(values, _as_date)
@@ -266,7 +269,7 @@ def _judged(values: pd.Series, judge: Callable[[str], bool]) -> pd.Series:
     distinct = pd.unique(values[values.notna()])
     verdicts: dict[Hashable, bool] = {}
     if judge is _nhs_valid:
-        plain, valid = ten_digit_verdicts(distinct)
+        plain, valid, _ = ten_digit_verdicts(distinct)
         verdicts = dict(zip(distinct[plain], valid.tolist(), strict=True))
         distinct = distinct[~plain]
     verdicts.update({v: judge(_as_text(v)) for v in distinct})
@@ -274,9 +277,25 @@ def _judged(values: pd.Series, judge: Callable[[str], bool]) -> pd.Series:
 
 
 def _blank_to_none(values: pd.Series) -> pd.Series:
-    """Blank text as null, judged once per distinct value."""
-    blanks = [v for v in pd.unique(values[values.notna()]) if _is_blank(v)]
-    return values.where(~values.isin(blanks), None) if blanks else values.copy()
+    """Blank text as null: one pass over the values, not a Series.map."""
+    blank = np.fromiter((_is_blank(v) for v in values.to_numpy()), bool, len(values))
+    return values.where(~blank, None)
+
+
+def _naive_stamps(values: pd.Series) -> bool:
+    return isinstance(values.dtype, np.dtype) and values.dtype.kind == "M"
+
+
+def _python_times(values: pd.Series, dates: bool) -> pd.Series:
+    """What `_per_value` with `_as_datetime` (or `_as_date`) makes of a naive datetime64 column, over the whole
+    array: mapping each distinct value was a third of the source suites' time. Datetimes come back as
+    Timestamps cut to the microsecond (the map turned `_as_datetime`'s datetimes back into them), dates as dates."""
+    if not dates:
+        return values.dt.floor("us").astype(object).where(values.notna(), None)
+    present = values.notna().to_numpy()
+    out = np.full(len(values), None, dtype=object)
+    out[present] = [stamp.date() for stamp in values.array.to_pydatetime()[present]]
+    return pd.Series(out, index=values.index, dtype=object)
 
 
 def _is_blank(value: object) -> bool:

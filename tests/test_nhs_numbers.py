@@ -14,12 +14,16 @@ SHAPES = [
     "9434765919", "9434765918", "943 476 5919", " 9434765919 ", "943-476-5919", "0000000000", "1111111111",
     "4010232137", "401023213", "40102321370", "94347659１9", "９４３４７６５９１９", "943476591x", "", "   ",
     "9434765919\n", "abcdefghij", None, np.nan, 9434765919, 9434765919.0, "6660000000", "1234567881",
+    " 943 476 5919\t", "943--476 5919", "943476591 9", "\t-\t9434765919", "9434765919-", "94 34 76 59 19",
+    "943\t476\t5919", "943–476–5919", "943\u00a0476\u00a05919", "943_476_5919", "000 000 0000", "`9434765919",
 ]  # fmt: skip
 
 
 def _random_numbers(count: int, seed: int) -> list[str]:
+    """Ten random digits, some written the way legacy systems do (3-3-4 with spaces or hyphens)."""
     rng = np.random.default_rng(seed)
-    return ["".join(map(str, digits)) for digits in rng.integers(0, 10, size=(count, 10))]
+    numbers = ["".join(map(str, digits)) for digits in rng.integers(0, 10, size=(count, 10))]
+    return [f"{n[:3]}{' -'[i % 2]}{n[3:6]} {n[6:]}" if i % 3 == 0 else n for i, n in enumerate(numbers)]
 
 
 def test_valid_identifier_agrees_with_stdnum_one_value_at_a_time() -> None:

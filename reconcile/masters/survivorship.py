@@ -108,9 +108,9 @@ def valid_identifier(values: pd.Series, field: str) -> pd.Series:
     if field != "nhs_number":
         return identifier(values, VALIDATORS[field])[0]
     distinct = pd.unique(values.dropna())
-    plain, valid = ten_digit_verdicts(distinct)  # the common shape at once; the rest as `identifier` judges them
+    plain, valid, numbers = ten_digit_verdicts(distinct)  # the common shapes at once; the rest by `identifier`
     rest = pd.Series(distinct[~plain], dtype=object)
-    verdicts = dict(zip(distinct[plain], np.where(valid, distinct[plain], None), strict=True))
+    verdicts = dict(zip(distinct[plain], np.where(valid, numbers, None), strict=True))
     verdicts.update(zip(rest, identifier(rest, VALIDATORS[field])[0], strict=True))
     return values.map(verdicts).astype(object).where(values.notna(), None)
 
