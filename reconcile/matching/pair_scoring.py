@@ -77,8 +77,9 @@ def in_pair_order(parts: list[pd.DataFrame]) -> pd.DataFrame:
     """`sorted_pairs(parts)` holding one copy of the pairs, not three; empties `parts` as it goes.
 
     Concatenating and then taking in order held the chunks, their concatenation and its sorted copy at
-    once: the peak of a million-record match. Here each chunk is split into its columns and let go, and
-    each column is concatenated and put in order on its own, into a frame that is not consolidated.
+    once, the match stage's peak (it grows with the pairs, faster than the records). Here each chunk is
+    split into its columns and let go, and each column is concatenated and put in order on its own, into a
+    frame that is not consolidated.
     Chunks that disagree on a column's dtype go the way of `sorted_pairs`, whose upcasting is pandas'.
     """
     names = list(parts[0].columns) if parts else []
