@@ -102,7 +102,9 @@ def run_stage(stage: str, folder: Path, engine: str) -> dict[str, float]:
 
         write_report(config, folder / "reports")
     figures["wall_s"] = time.perf_counter() - started
-    figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    figures["peak_rss_mb"] = usage.ru_maxrss / 1024
+    figures["cpu_s"] = usage.ru_utime + usage.ru_stime  # steadier than wall time on a shared machine
     (folder / f"{stage}.stats.json").write_text(json.dumps(figures))
     return figures
 
@@ -130,7 +132,8 @@ def run_size(records: int, args: argparse.Namespace) -> dict[str, object]:
             return row
         stats = json.loads((folder / f"{stage}.stats.json").read_text())
         row |= {f"{stage}_{k}": v for k, v in stats.items()}
-        print(f"  {stage}: {stats['wall_s']:.1f}s, peak RSS {stats['peak_rss_mb']:.0f} MB", flush=True)
+        cpu = f", CPU {stats['cpu_s']:.1f}s" if "cpu_s" in stats else ""
+        print(f"  {stage}: {stats['wall_s']:.1f}s{cpu}, peak RSS {stats['peak_rss_mb']:.0f} MB", flush=True)
     persons = _persons(folder)
     row["records"] = len(persons)
     row |= _matching_only(folder, persons, args)

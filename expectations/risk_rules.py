@@ -127,12 +127,10 @@ def sibling_cp_split(data: Reconciled) -> pd.DataFrame:
     plans = plans.rename(columns={"master_id": "planned", "source_system": "plan_system"})
     planned = family.merge(plans, left_on="master_id", right_on="planned")[["family_id", "planned", "plan_system"]]
     children = family[family["role"] == "child"][["family_id", "master_id"]]
-    known = data.xref.groupby("master_id")["source_system"].agg(set)
+    known = pd.MultiIndex.from_frame(data.xref[["master_id", "source_system"]])  # the systems each master is in
     pairs = children.merge(planned, on="family_id")
     pairs = pairs[pairs["master_id"] != pairs["planned"]]
-    unseen = pairs[
-        [s not in known.get(m, set()) for m, s in zip(pairs["master_id"], pairs["plan_system"], strict=True)]
-    ]
+    unseen = pairs[~pd.MultiIndex.from_arrays([pairs["master_id"], pairs["plan_system"]]).isin(known)]
     why = "a sibling has an active child protection plan in " + unseen["plan_system"] + ", which holds no record of "
     return _records(data, unseen.assign(why=why + "this child"))
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from reconcile.masters.nhs_numbers import ten_digit_verdicts
 from reconcile.model import ENTITIES, Entity
 
 if TYPE_CHECKING:
@@ -241,15 +242,18 @@ def _prepare(name: str, frame: pd.DataFrame) -> pd.DataFrame:
             if not col.required:
                 out[col.name] = pd.Series(None, index=frame.index, dtype=object)
             continue
+        if col.type in ("date", "datetime") and _naive_stamps(frame[col.name]):
+            out[col.name] = _python_times(frame[col.name], dates=col.type == "date")
+            continue
         values = frame[col.name].astype(object)
         if col.type == "date":
             out[col.name] = _per_value(values, _as_date)
         elif col.type == "datetime":
             out[col.name] = _per_value(values, _as_datetime)
         else:
-            out[col.name] = values.where(~values.map(_is_blank), None)
+            out[col.name] = _blank_to_none(values)
     for helper, (column, judge) in HELPERS.get(name, {}).items():
-        out[helper] = _per_value(out[column], lambda v, judge=judge: judge(_as_text(v)))
+        out[helper] = _judged(out[column], judge)
     return out.reset_index(drop=True)
 
 
@@ -258,6 +262,40 @@ def _per_value(values: pd.Series, fn: Callable[[Any], Any]) -> pd.Series:
     present = values[values.notna()]
     mapping: dict[Hashable, Any] = {v: fn(v) for v in pd.unique(present)}
     return values.map(mapping).astype(object).where(values.notna(), None)
+
+
+def _judged(values: pd.Series, judge: Callable[[str], bool]) -> pd.Series:
+    """judge(text) once per distinct present value; NHS numbers of ten plain digits all at once, by the check."""
+    distinct = pd.unique(values[values.notna()])
+    verdicts: dict[Hashable, bool] = {}
+    if judge is _nhs_valid:
+        plain, valid, _ = ten_digit_verdicts(distinct)
+        verdicts = dict(zip(distinct[plain], valid.tolist(), strict=True))
+        distinct = distinct[~plain]
+    verdicts.update({v: judge(_as_text(v)) for v in distinct})
+    return values.map(verdicts).astype(object).where(values.notna(), None)
+
+
+def _blank_to_none(values: pd.Series) -> pd.Series:
+    """Blank text as null: one pass over the values, not a Series.map."""
+    blank = np.fromiter((_is_blank(v) for v in values.to_numpy()), bool, len(values))
+    return values.where(~blank, None)
+
+
+def _naive_stamps(values: pd.Series) -> bool:
+    return isinstance(values.dtype, np.dtype) and values.dtype.kind == "M"
+
+
+def _python_times(values: pd.Series, dates: bool) -> pd.Series:
+    """What `_per_value` with `_as_datetime` (or `_as_date`) makes of a naive datetime64 column, over the whole
+    array: mapping each distinct value was a third of the source suites' time. Datetimes come back as
+    Timestamps cut to the microsecond (the map turned `_as_datetime`'s datetimes back into them), dates as dates."""
+    if not dates:
+        return values.dt.floor("us").astype(object).where(values.notna(), None)
+    present = values.notna().to_numpy()
+    out = np.full(len(values), None, dtype=object)
+    out[present] = [stamp.date() for stamp in values.array.to_pydatetime()[present]]
+    return pd.Series(out, index=values.index, dtype=object)
 
 
 def _is_blank(value: object) -> bool:

@@ -20,7 +20,7 @@ from reconcile.config import Config, MatchingSpec
 from reconcile.decisions import latest_decisions
 from reconcile.errors import ReconcileError
 from reconcile.extract import new_run_id
-from reconcile.masters import conflicts, survive
+from reconcile.masters import master_records, record_conflicts, survive_records
 from reconcile.masters.activity import create_activity_view
 from reconcile.masters.families import household_links, master_families, master_relationships
 from reconcile.masters.linkage import linkage
@@ -103,9 +103,14 @@ def match(config: Config, run_id: str | None = None, *, full: bool = False, reus
         previous = read_table(engine, PERSON_XREF)
         masters, history = assign(result.clusters, previous, _issued(engine, MASTER_ID_HISTORY), decisions)
         frames = _outputs(result, masters, rules.thresholds.keep_pairs)
+        # Every scored pair and every person row are done with once their outputs are made: let them go.
+        result = replace(result, pairs=result.pairs.iloc[:0].copy())  # a bare slice would keep every pair
         xref = frames["person_xref"].rename(columns={"source_id": "person_id"})
-        frames["master_person"], frames["master_person_provenance"] = survive(persons, xref, rules.survivorship)
-        frames["master_conflict"] = conflicts(persons, xref)
+        rows = master_records(persons, xref)  # read once for survivorship and conflicts
+        del persons
+        frames["master_person"], frames["master_person_provenance"] = survive_records(rows, rules.survivorship)
+        frames["master_conflict"] = record_conflicts(rows)
+        del rows
         links = master_relationships(relationships, xref)
         households = household_links(result.std, pd.Series(_masters_by_rid(result, masters)))
         family, family_history = master_families(
@@ -180,16 +185,23 @@ def _masters_by_rid(result: MatchResult, masters: pd.Series) -> np.ndarray:
 
 
 def pair_outputs(pairs: pd.DataFrame, masters: np.ndarray, keep: float) -> dict[str, pd.DataFrame]:
-    """match_pair and review_queue rows of decided pairs; `masters`: master ID by rid."""
-    pairs = pairs.assign(
-        master_id_l=masters[pairs["rid_l"].to_numpy()],
-        master_id_r=masters[pairs["rid_r"].to_numpy()],
-    ).rename(columns={"person_id_l": "source_id_l", "person_id_r": "source_id_r"})
-    kept = pairs[(pairs["match_probability"] >= keep) | (pairs["decision"] != "non_match")]
+    """match_pair and review_queue rows of decided pairs; `masters`: master ID by rid.
+
+    The rows are picked first and given master IDs after: most scored pairs are neither kept nor queued, and
+    giving every pair its masters (then renaming) copied all of them twice.
+    """
+
+    def named(rows: pd.DataFrame) -> pd.DataFrame:
+        return rows.assign(
+            master_id_l=masters[rows["rid_l"].to_numpy()],
+            master_id_r=masters[rows["rid_r"].to_numpy()],
+        ).rename(columns={"person_id_l": "source_id_l", "person_id_r": "source_id_r"})
+
+    kept = named(pairs[(pairs["match_probability"] >= keep) | (pairs["decision"] != "non_match")])
     match_pair = kept.rename(columns={k: f"level_{k}" for k in COMPARISONS})[
         [c.name for c in MATCH_PAIR.columns if c.name != "run_id"]
     ]
-    review = pairs[pairs["decision"] == "review"].copy()
+    review = named(pairs[pairs["decision"] == "review"])
     keys = review[["source_system_l", "source_id_l", "source_system_r", "source_id_r"]].itertuples(index=False)
     review["review_id"] = [_review_id(*key) for key in keys]
     review_queue = review[[c.name for c in REVIEW_QUEUE.columns if c.name != "run_id"]]

@@ -113,7 +113,8 @@ def records(frame: pd.DataFrame) -> list[dict[str, object]]:
 
 def _plain(column: pd.Series) -> list[object]:
     values = column.astype(object).where(column.notna(), None).tolist()
-    if column.dtype == object:  # an object column may hold NumPy scalars, which drivers cannot bind
+    # An object column may hold NumPy scalars, which drivers cannot bind; one of text only (checked in C) holds none.
+    if column.dtype == object and pd.api.types.infer_dtype(column, skipna=True) not in ("string", "empty"):
         return [v.item() if isinstance(v, np.generic) else v for v in values]
     return values
 
@@ -181,7 +182,8 @@ class Stage:
         if frame.empty:
             return
         if "run_id" in self.tables[name].c:
-            frame = frame.assign(run_id=self.run_id)
+            frame = frame.copy(deep=False)  # `assign` would copy every row (a million masters' provenance) first
+            frame["run_id"] = self.run_id
         with self.engine.begin() as conn:
             insert_frame(conn, self.tables[name], frame)
 

@@ -50,9 +50,9 @@ def validate(
     run_id = run_id or new_run_id()
     engine = connect_target(config.target_url())
     try:
-        data = reconciled(engine, config, today)
-        flags = evaluate(data)
         frames = _canonical_frames(engine)
+        data = reconciled(engine, config, today, frames)
+        flags = evaluate(data)
         checks = run_source_suites(frames, data.today.date())
         publish_frames(
             engine, run_id, {"risk_flag": flags, "source_check": checks}, append=["risk_flag", "source_check"]
@@ -82,24 +82,33 @@ def counts_by_rule(flags: pd.DataFrame) -> pd.DataFrame:
     )  # fmt: skip
 
 
-def reconciled(engine: sa.Engine, config: Config, today: date | None = None) -> Reconciled:
-    """What match published, read once for the risk suite and the front-door metrics."""
+def reconciled(
+    engine: sa.Engine, config: Config, today: date | None = None, canonical: dict[str, pd.DataFrame] | None = None
+) -> Reconciled:
+    """What match published, read once for the risk suite and the front-door metrics.
+
+    `canonical`: the canonical tables as already read (by `_canonical_frames`), so none is read twice.
+    """
     xref = read_table(engine, PERSON_XREF)
     if xref.empty:
         raise ReconcileError("no master records in the target. Fix: run `reconcile match` first.")
     deadline = config.validation.decision_deadline
+
+    def entity(name: str) -> pd.DataFrame:
+        return canonical[name] if canonical is not None else read_table(engine, CANONICAL[name])
+
     return Reconciled(
         today=pd.Timestamp(today or date.today()),
         xref=xref.rename(columns={"source_id": "person_id"})[["source_system", "person_id", "master_id"]],
-        person=read_table(engine, CANONICAL["person"]),
+        person=entity("person"),
         master_person=read_table(engine, MASTER_PERSON),
         master_family=read_table(engine, MASTER_FAMILY),
         master_conflict=read_table(engine, MASTER_CONFLICT),
         review_queue=read_table(engine, REVIEW_QUEUE),
-        contact=read_table(engine, CANONICAL["contact"]),
-        referral=read_table(engine, CANONICAL["referral"]),
-        cp_plan=read_table(engine, CANONICAL["cp_plan"]),
-        involvement=read_table(engine, CANONICAL["involvement"]),
+        contact=entity("contact"),
+        referral=entity("referral"),
+        cp_plan=entity("cp_plan"),
+        involvement=entity("involvement"),
         deadline_working_days=None if deadline.hours else (deadline.working_days or 1),
         deadline_hours=deadline.hours,
     )

@@ -227,3 +227,18 @@ def test_five_thousand_people_in_well_under_twenty_seconds():
     assert time.perf_counter() - start < 20
     assert counts(result)["person.nhs_number_valid"] == n // 100
     assert result.set_index("expectation").drop("person.nhs_number_valid")["success"].all()
+
+
+@pytest.mark.filterwarnings("ignore:Discarding nonzero nanoseconds")  # the one-by-one path's own warning
+def test_datetime64_columns_become_the_same_python_values_as_one_by_one() -> None:
+    """The whole-array conversion of naive datetime64 columns gives what `_as_datetime`/`_as_date` give."""
+    from expectations.source_suites import _as_date, _as_datetime, _per_value, _python_times
+
+    stamps = pd.Series(
+        pd.to_datetime(["2024-01-02 03:04:05", None, "1999-12-31 23:59:59.123456789", "2024-01-02"], format="ISO8601")
+    )
+    for dates, judge in ((False, _as_datetime), (True, _as_date)):
+        expected = _per_value(stamps.astype(object), judge)
+        found = _python_times(stamps, dates=dates)
+        assert found.tolist() == expected.tolist()
+        assert [type(v) for v in found] == [type(v) for v in expected]

@@ -4,7 +4,7 @@
 lists the fields on which one master's records disagree in substance.
 """
 
-from reconcile.masters.conflicts import conflicts
-from reconcile.masters.survivorship import survive
+from reconcile.masters.conflicts import conflicts, record_conflicts
+from reconcile.masters.survivorship import master_records, survive, survive_records
 
-__all__ = ["conflicts", "survive"]
+__all__ = ["conflicts", "master_records", "record_conflicts", "survive", "survive_records"]

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from reconcile.masters.survivorship import KEY, master_records, placeholder, valid_identifier
+from reconcile.masters.survivorship import KEY, master_records, placeholder, valid_column
 from reconcile.matching.names import name_variants, normalise
 from reconcile.matching.standardise import alt_identifier, per_value
 
@@ -28,7 +28,11 @@ def conflicts(persons: pd.DataFrame, xref: pd.DataFrame) -> pd.DataFrame:
     `values` lists each distinct raw value that counts as evidence once, from the first record
     (by system, ID) holding it; `n_values` is the length of that list.
     """
-    rows = master_records(persons, xref)
+    return record_conflicts(master_records(persons, xref))
+
+
+def record_conflicts(rows: pd.DataFrame) -> pd.DataFrame:
+    """`conflicts` over rows already read by `master_records` (which survivorship can share)."""
     found = [frame for frame in (_field_conflicts(rows, field) for field in FIELDS) if len(frame)]
     if not found:
         return pd.DataFrame(columns=COLUMNS)
@@ -39,7 +43,7 @@ def comparison_key(rows: pd.DataFrame, field: str) -> pd.Series:
     """What two values of `field` must share to agree; missing where the value is no evidence."""
     values = rows[field]
     if field in ("nhs_number", "upn"):
-        return valid_identifier(values, field)
+        return valid_column(rows, field)
     if field == "alt_id":
         return per_value(values, alt_identifier)
     if field == "dob":

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from stdnum.gb import nhs, upn
 
+from reconcile.masters.nhs_numbers import ten_digit_verdicts
 from reconcile.matching.names import is_placeholder, normalise
 from reconcile.matching.rules import Survivorship
 from reconcile.matching.standardise import alt_identifier, identifier, per_value
@@ -28,11 +29,16 @@ CLASS_RULES = {
 TOGETHER = {"address": ("address", "postcode")}
 FOLLOWERS = {f for group in TOGETHER.values() for f in group[1:]}
 VALIDATORS = {"nhs_number": nhs.validate, "upn": upn.validate}
+VALID = {field: f"_valid_{field}" for field in VALIDATORS}  # master_records' column of each one's valid form
 
 
 def survive(persons: pd.DataFrame, xref: pd.DataFrame, settings: Survivorship) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(master_person values, provenance): one row per master, and per (master, field) the record and rule."""
-    rows = master_records(persons, xref)
+    return survive_records(master_records(persons, xref), settings)
+
+
+def survive_records(rows: pd.DataFrame, settings: Survivorship) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`survive` over rows already read by `master_records` (which conflicts can share)."""
     masters, master_ids = pd.factorize(rows["master_id"], sort=True)
     order_keys = {
         "recency": _recency(rows["modified_at"]),
@@ -81,6 +87,8 @@ def master_records(persons: pd.DataFrame, xref: pd.DataFrame) -> pd.DataFrame:
             rows[field] = _blank_to_none(rows[field])
     for field in DATE_FIELDS:
         rows[field] = pd.to_datetime(rows[field], errors="coerce", format="ISO8601").dt.normalize()
+    for field, column in VALID.items():  # judged once here: survivorship and conflicts both read them
+        rows[column] = valid_identifier(rows[field], field)
     return rows
 
 
@@ -90,9 +98,21 @@ def placeholder(forenames: pd.Series) -> np.ndarray:
     return judged.eq(True).to_numpy(dtype=bool)
 
 
+def valid_column(rows: pd.DataFrame, field: str) -> pd.Series:
+    """The valid NHS numbers or UPNs of `master_records` rows, as `valid_identifier` judged them."""
+    return rows[VALID[field]] if VALID[field] in rows else valid_identifier(rows[field], field)
+
+
 def valid_identifier(values: pd.Series, field: str) -> pd.Series:
     """The compact form of a valid NHS number or UPN; None where invalid or missing (no evidence)."""
-    return identifier(values, VALIDATORS[field])[0]
+    if field != "nhs_number":
+        return identifier(values, VALIDATORS[field])[0]
+    distinct = pd.unique(values.dropna())
+    plain, valid, numbers = ten_digit_verdicts(distinct)  # the common shapes at once; the rest by `identifier`
+    rest = pd.Series(distinct[~plain], dtype=object)
+    verdicts = dict(zip(distinct[plain], np.where(valid, numbers, None), strict=True))
+    verdicts.update(zip(rest, identifier(rest, VALIDATORS[field])[0], strict=True))
+    return values.map(verdicts).astype(object).where(values.notna(), None)
 
 
 def _record_key(frame: pd.DataFrame) -> pd.Series:
@@ -112,7 +132,7 @@ def _candidates(rows: pd.DataFrame, field: str, masters: np.ndarray) -> tuple[pd
     present = values.notna().to_numpy()
     klass = np.where(present, 0, -1)
     if field in VALIDATORS:
-        compact = valid_identifier(values, field)
+        compact = valid_column(rows, field)
         values = compact.where(compact.notna(), values)
         klass[present & compact.isna().to_numpy()] = 1
     elif field == "forename":

@@ -70,4 +70,28 @@ def score_candidates(
     work.append(PairChunk(GIVEN, given["rid_l"].to_numpy(dtype=np.int64), given["rid_r"].to_numpy(dtype=np.int64)))
     shared = Shared(prepared, codes, model, rules, Relatives.of(std, relationships))
     parts = (engine or LocalEngine()).map(score_chunk, work, shared=shared)
-    return sorted_pairs(parts), report
+    return in_pair_order(parts), report
+
+
+def in_pair_order(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """`sorted_pairs(parts)` holding one copy of the pairs, not three; empties `parts` as it goes.
+
+    Concatenating and then taking in order held the chunks, their concatenation and its sorted copy at
+    once, the match stage's peak (it grows with the pairs, faster than the records). Here each chunk is
+    split into its columns and let go, and each column is concatenated and put in order on its own, into a
+    frame that is not consolidated.
+    Chunks that disagree on a column's dtype go the way of `sorted_pairs`, whose upcasting is pandas'.
+    """
+    names = list(parts[0].columns) if parts else []
+    plain = all(isinstance(dtype, np.dtype) for p in parts for dtype in p.dtypes)
+    if not plain or len({tuple(p.columns) for p in parts}) != 1 or len({tuple(p.dtypes) for p in parts}) != 1:
+        return sorted_pairs(parts)
+    columns: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    for _ in range(len(parts)):
+        part = parts.pop(0)
+        for name in names:
+            columns[name].append(part[name].to_numpy(copy=True))
+        del part
+    order = np.lexsort((np.concatenate(columns["rid_r"]), np.concatenate(columns["rid_l"])))
+    ordered = {name: np.concatenate(columns.pop(name))[order] for name in names}
+    return pd.DataFrame(ordered, copy=False)

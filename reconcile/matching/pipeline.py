@@ -104,19 +104,26 @@ def score_pairs(
 
 
 def _with_ids(std: pd.DataFrame, scored: pd.DataFrame) -> pd.DataFrame:
-    """Both records' source system and person ID, after rid_l, rid_r and rule."""
-    return pd.concat([scored.iloc[:, :3], _pair_ids(std, scored), scored.iloc[:, 3:]], axis=1)
+    """Both records' source system and person ID, after rid_l, rid_r and rule.
+
+    Inserted into a shallow copy: concatenating copied every scored pair while the input was still held.
+    """
+    out = scored.copy(deep=False)
+    for offset, (name, values) in enumerate(_pair_ids(std, scored).items()):
+        out.insert(3 + offset, name, values.to_numpy())
+    return out
 
 
 def _pair_ids(std: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
-    left = std.iloc[pairs["rid_l"].to_numpy()]
-    right = std.iloc[pairs["rid_r"].to_numpy()]
+    """Two columns of `std` looked up per pair (taking whole rows of `std` per pair cost gigabytes at 1M)."""
+    systems, ids = std["source_system"].to_numpy(), std["person_id"].to_numpy()
+    left, right = pairs["rid_l"].to_numpy(), pairs["rid_r"].to_numpy()
     return pd.DataFrame(
         {
-            "source_system_l": left["source_system"].to_numpy(),
-            "person_id_l": left["person_id"].to_numpy(),
-            "source_system_r": right["source_system"].to_numpy(),
-            "person_id_r": right["person_id"].to_numpy(),
+            "source_system_l": systems[left],
+            "person_id_l": ids[left],
+            "source_system_r": systems[right],
+            "person_id_r": ids[right],
         }
     )
 
@@ -145,7 +152,9 @@ def _decide(
     decision = np.where(linked, "match", "non_match")
     review = ~linked & (((verdict == -1) & (p >= t.review)) | refused)
     decision = np.where(review, "review", decision)
-    scored = scored.assign(decision=decision, reason=_reasons(scored, p, refused, verdict, t.match, t.review))
+    reason = _reasons(scored, p, refused, verdict, t.match, t.review)
+    scored = scored.copy(deep=False)  # new columns on a shallow copy: `assign` would copy every pair
+    scored["decision"], scored["reason"] = decision, reason
     return scored, outcome.labels
 
 
