@@ -277,6 +277,29 @@ def test_a_twin_keyed_surname_first_is_still_a_twin():
     assert flags["twin_guard"].tolist() == [True]
 
 
+def test_twins_who_share_a_first_forename_are_told_apart_by_the_rest():
+    twin = {"surname": "Smith", "postcode": "LS6 2BB", "sex": "F", "dob": "2015-03-04"}
+    records = people({**twin, "forename": "Ella-Rose"}, {**twin, "forename": "Ella-Mae", "source_system": "b"})
+    result = match_people(with_crowd(records))
+    pair = result.pairs.set_index(["person_id_l", "person_id_r"]).loc[("0", "1")]
+    assert (pair["forename"], pair["middle_names"]) == (4, 0)
+    assert bool(pair["twin_guard"]) and pair["decision"] == "review"
+
+
+def test_a_rare_name_agreeing_crosswise_gets_no_rare_surname_bonus_from_the_other_name():
+    """ "James Zielinski" / "Tom James": James agrees crosswise; Zielinski's rarity is not evidence for it."""
+    from reconcile.matching.inference import score
+
+    std = standardise(people({"forename": "James", "surname": "Zielinski"}, {"forename": "Tom", "surname": "James"}))
+    pairs = pd.DataFrame({"rid_l": [0], "rid_r": [1]})
+    gammas = compare(std, pairs, RULES.comparisons)
+    assert gammas.loc[0, "surname"] == 4
+    model = train(standardise(with_crowd(people({"forename": "A", "surname": "B"}))), RULES)
+    model.term_frequency["surname"] = {"james": 0.01, "zielinski": 1e-6}
+    weight = score(std, pairs, gammas, model).loc[0, "w_surname"]
+    assert weight == pytest.approx(model.weights()["surname"][4])  # the level's own weight, unadjusted
+
+
 def test_different_valid_nhs_numbers_are_never_merged():
     same = {"forename": "Amelia", "surname": "Khan", "dob": "2015-03-01", "sex": "F", "postcode": "LS6 2BB"}
     result = match_people(
@@ -443,6 +466,17 @@ def test_a_mother_and_daughter_of_one_name_at_one_home_are_never_merged():
         assert bool(pairs.loc[generations, "namesake_guard"]) and pairs.loc[generations, "decision"] == "review"
     clusters = result.clusters.set_index("person_id")["cluster"]
     assert clusters["0"] == clusters["2"] != clusters["1"] == clusters["3"]
+
+
+def test_a_shared_upn_settles_a_badly_mistyped_dob_at_one_home():
+    from reconcile.matching.constraints import flag
+
+    child = {"forename": "Jamie", "surname": "Farnfield", "postcode": "SX28 8RE", "address": "3 Mill Lane",
+             "upn": "T201015000001"}  # fmt: skip
+    std = standardise(people({**child, "dob": "2015-03-04"}, {**child, "dob": "2014-03-05"}))
+    pairs = pd.DataFrame({"rid_l": [0], "rid_r": [1]})
+    flags = flag(std, pairs, compare(std, pairs, RULES.comparisons), RULES.constraints, pd.DataFrame())
+    assert flags["namesake_guard"].tolist() == [False]
 
 
 UPN_A, UPN_B = "T201015000001", "G201015000002"  # valid, and different

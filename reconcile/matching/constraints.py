@@ -70,7 +70,9 @@ def flag(
     # Amelie, so even a near-typo counts, unless the two share a valid person identifier.
     # A missing forename cannot tell one twin from the other either: the record fits both equally well.
     unsure = (forename == MISSING) | (forename == 1) | (forename == 2)
-    different_forenames = (forename == 0) | (unsure & ~person_id_equal)
+    # Ella-Rose and Ella-Mae share a first forename; the rest of their forenames tells the twins apart.
+    middle_differs = gammas["middle_names"].to_numpy() == 0
+    different_forenames = (forename == 0) | ((unsure | middle_differs) & ~person_id_equal)
     return pd.DataFrame(
         {
             "nhs_conflict": settings.nhs_conflict & (gammas["nhs"].to_numpy() == 0),
@@ -84,7 +86,7 @@ def flag(
             "namesake_guard": settings.namesake_guard
             & np.isin(gammas["dob"].to_numpy(), (MISSING, DOB_DIFFERENT))
             & (gammas["address"].to_numpy() >= 3)
-            & ~nhs_equal,
+            & ~person_id_equal,
             "placeholder": settings.placeholder_review
             & (std["placeholder"].to_numpy()[left] | std["placeholder"].to_numpy()[right]),
         }

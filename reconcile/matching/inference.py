@@ -49,10 +49,14 @@ def _term_frequency_adjusted(
     std: pd.DataFrame, pairs: pd.DataFrame, k: str, levels: np.ndarray, w: np.ndarray, model: Model
 ) -> np.ndarray:
     """An exact match on a rare name is stronger evidence than on a common one: u becomes the name's share."""
-    exact = levels == len(model.m[k]) - 1
+    column = std[k].to_numpy()
+    left, right = column[pairs["rid_l"].to_numpy()], column[pairs["rid_r"].to_numpy()]
+    # Only where the two hold the same name: a forename keyed as a surname can reach the exact level crosswise,
+    # and the share of the left record's own surname says nothing about that name.
+    exact = (levels == len(model.m[k]) - 1) & (left == right)
     if not exact.any():
         return w
-    values = std[k].to_numpy()[pairs["rid_l"].to_numpy()[exact]]
+    values = left[exact]
     floor = 1.0 / max(model.records or len(std), 1)  # the fitted population, so a stored model scores the same
     shares = np.array([max(model.term_frequency[k].get(v, floor), floor) for v in values])
     adjusted = w.copy()
