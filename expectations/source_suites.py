@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from reconcile.masters.nhs_numbers import ten_digit_verdicts
 from reconcile.model import ENTITIES, Entity
+from reconcile.nhs_numbers import ten_digit_verdicts
 
 if TYPE_CHECKING:
     import great_expectations as gx

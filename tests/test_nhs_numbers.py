@@ -38,3 +38,11 @@ def test_source_suite_helper_agrees_with_judging_each_value() -> None:
     values = pd.Series([*SHAPES, *_random_numbers(2_000, 2)], dtype=object)
     expected = [None if pd.isna(v) else _nhs_valid(_as_text(v)) for v in values]
     assert _judged(values, _nhs_valid).tolist() == expected
+
+
+def test_standardise_judges_nhs_numbers_as_stdnum_does_valid_and_invalid_alike() -> None:
+    values = pd.Series([*SHAPES, *_random_numbers(2_000, 3)], dtype=object)
+    fast_valid, fast_invalid = identifier(values, nhs.validate, ten_digits=True)
+    slow_valid, slow_invalid = identifier(values, nhs.validate)
+    pd.testing.assert_series_equal(fast_valid, slow_valid)
+    assert fast_invalid.tolist() == slow_invalid.tolist() and fast_invalid.any()

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 from stdnum.gb import nhs, upn
 
-from reconcile.masters.nhs_numbers import ten_digit_verdicts
 from reconcile.matching.names import is_placeholder, normalise
 from reconcile.matching.rules import Survivorship
 from reconcile.matching.standardise import alt_identifier, identifier, per_value
@@ -105,14 +104,7 @@ def valid_column(rows: pd.DataFrame, field: str) -> pd.Series:
 
 def valid_identifier(values: pd.Series, field: str) -> pd.Series:
     """The compact form of a valid NHS number or UPN; None where invalid or missing (no evidence)."""
-    if field != "nhs_number":
-        return identifier(values, VALIDATORS[field])[0]
-    distinct = pd.unique(values.dropna())
-    plain, valid, numbers = ten_digit_verdicts(distinct)  # the common shapes at once; the rest by `identifier`
-    rest = pd.Series(distinct[~plain], dtype=object)
-    verdicts = dict(zip(distinct[plain], np.where(valid, numbers, None), strict=True))
-    verdicts.update(zip(rest, identifier(rest, VALIDATORS[field])[0], strict=True))
-    return values.map(verdicts).astype(object).where(values.notna(), None)
+    return identifier(values, VALIDATORS[field], ten_digits=field == "nhs_number")[0]
 
 
 def _record_key(frame: pd.DataFrame) -> pd.Series:

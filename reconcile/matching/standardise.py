@@ -17,6 +17,7 @@ from stdnum.exceptions import ValidationError
 from stdnum.gb import nhs, upn
 
 from reconcile.matching.names import is_placeholder, normalise
+from reconcile.nhs_numbers import ten_digit_verdicts
 
 STANDARD_COLUMNS = [
     "rid", "source_system", "person_id", "forename", "forenames", "surname", "forename_phonetic",
@@ -43,7 +44,7 @@ def standardise(persons: pd.DataFrame) -> pd.DataFrame:
     dob_expected = dob.isna() & expected.notna()
     effective = dob.where(dob.notna(), expected)
 
-    nhs_compact, nhs_invalid = identifier(column("nhs_number"), nhs.validate)
+    nhs_compact, nhs_invalid = identifier(column("nhs_number"), nhs.validate, ten_digits=True)
     upn_compact, upn_invalid = identifier(column("upn"), upn.validate)
     postcode = per_value(column("postcode"), postcode_parts)
     forename_phonetic = per_value(_first_token(forename), jellyfish.metaphone)
@@ -124,8 +125,14 @@ def _join(first: pd.Series, rest: pd.Series) -> pd.Series:
     return joined.where(joined != "", None).astype(object)
 
 
-def identifier(values: pd.Series, validate: Callable[[str], str]) -> tuple[pd.Series, np.ndarray]:
-    """A valid identifier is evidence; an invalid one is kept in the source but counts for nothing."""
+def identifier(
+    values: pd.Series, validate: Callable[[str], str], ten_digits: bool = False
+) -> tuple[pd.Series, np.ndarray]:
+    """A valid identifier is evidence; an invalid one is kept in the source but counts for nothing.
+
+    `ten_digits` (NHS numbers): plain ten-digit values are judged all at once by the modulus 11 check, which
+    gives stdnum's verdicts (reconcile.nhs_numbers); stdnum judges the rest. It was most of standardising.
+    """
 
     def judge(raw: object) -> tuple[str | None, bool]:
         text = str(raw).strip()
@@ -138,7 +145,13 @@ def identifier(values: pd.Series, validate: Callable[[str], str]) -> tuple[pd.Se
         # 0000000000 ... 9999999999 pass the check digit, and legacy systems use them for "not known".
         return (None, True) if len(set(number)) == 1 else (number, False)
 
-    judged = per_value(values, judge)
+    known: dict[object, tuple[str | None, bool]] = {}
+    if ten_digits:
+        distinct = np.asarray(pd.unique(values.dropna()), dtype=object)
+        plain, valid, numbers = ten_digit_verdicts(distinct)
+        verdicts = ((number, False) if ok else (None, True) for ok, number in zip(valid, numbers, strict=True))
+        known = dict(zip(distinct[plain], verdicts, strict=True))
+    judged = per_value(values, lambda raw: known[raw] if raw in known else judge(raw))
     valid = judged.map(lambda j: j[0] if isinstance(j, tuple) else None).astype(object)
     invalid = judged.map(lambda j: bool(j[1]) if isinstance(j, tuple) else False).to_numpy(dtype=bool)
     return valid, invalid
