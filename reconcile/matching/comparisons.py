@@ -187,10 +187,10 @@ def _jw_level(a: np.ndarray, b: np.ndarray, jw: tuple[float, float]) -> np.ndarr
     return np.select([similarity >= jw[0], similarity >= jw[1]], [2, 1], 0)
 
 
-def _cpdist(a: np.ndarray, b: np.ndarray, scorer: object, cutoff: float | None = None) -> np.ndarray:
+def _cpdist(a: np.ndarray, b: np.ndarray, scorer: object) -> np.ndarray:
     if len(a) == 0:
         return np.zeros(0, dtype=np.float32)
-    return process.cpdist(a.tolist(), b.tolist(), scorer=scorer, score_cutoff=cutoff, workers=-1, dtype=np.float32)
+    return process.cpdist(a.tolist(), b.tolist(), scorer=scorer, workers=-1, dtype=np.float32)
 
 
 def _name_levels(sides: _Sides, column: str, jw: tuple[float, float], same_name: bool) -> np.ndarray:
