@@ -108,20 +108,30 @@ mask_option = click.option(
 
 @cli.command()
 @config_option
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Read every row whole, even those whose modified_at has not moved since the last load.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print only the run ID.")
-def extract(config_path: Path, quiet: bool) -> None:
+def extract(config_path: Path, full: bool, quiet: bool) -> None:
     """Read every source into the target's canonical tables.
 
     Each source row is either loaded or kept in `rejected_record` with a reason;
     a bad field is set aside into `field_issue` and the row is kept. Prints
     read/loaded/rejected per source and entity. If any source fails, nothing
     is published and the previous load stays as it was.
+
+    Only rows that are new or changed since the last load are canonicalised
+    again. Where a table's config maps `modified_at`, rows whose stamp has not
+    moved are not even read again; `--full` reads them all, for a source that
+    may change a row without moving its stamp.
     """
     from reconcile.config import load_config
 
     config = load_config(config_path)
     with _target_lock(config):
-        _run_extract(config, quiet)
+        _run_extract(config, quiet, full)
 
 
 @cli.command()
@@ -552,11 +562,11 @@ def _run_all(config: Any, *, full: bool, quiet: bool, log_file: Path | None = No
     return outcome
 
 
-def _run_extract(config: Any, quiet: bool) -> None:
+def _run_extract(config: Any, quiet: bool, full: bool = False) -> None:
     from reconcile.extract import extract
     from reports.load_summary import format_counts
 
-    result = extract(config)
+    result = extract(config, full=full)
     if quiet:
         click.echo(result.run_id)
         return

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import pandas as pd
 
@@ -24,6 +24,15 @@ class Connector(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class KeyedReads(Protocol):
+    """A connector that can read a few columns of every row, then whole rows by key (for stamped nights)."""
+
+    def narrow(self, entity: str, spec: EntitySpec, names: list[str]) -> Iterator[pd.DataFrame] | None: ...
+
+    def read_where(self, entity: str, spec: EntitySpec, key: str, values: list[object]) -> Iterator[pd.DataFrame]: ...
 
 
 def canonical_columns(where: str, entity: str, names: Sequence[str]) -> list[str]:

@@ -13,6 +13,7 @@ from sqlalchemy.sql import Select
 from connectors.base import canonical_columns, frame
 from connectors.guard import ensure_select
 from connectors.readonly import read_only_engine
+from reconcile.changes import KEYS_PER_QUERY
 from reconcile.config import EntitySpec, SourceSpec
 from reconcile.errors import SourceError
 
@@ -40,6 +41,26 @@ class SqlConnector:
 
     def read(self, entity: str, spec: EntitySpec) -> Iterator[pd.DataFrame]:
         yield from self.stream(entity, self.statement(entity, spec))
+
+    def narrow(self, entity: str, spec: EntitySpec, names: list[str]) -> Iterator[pd.DataFrame] | None:
+        """Only these canonical columns, for an entity read from a table whose config maps each of them
+        (None otherwise: a query or `select *` cannot be narrowed safely)."""
+        if spec.query or not spec.table or not all(n in spec.columns for n in names):
+            return None
+        source = table(spec.table, schema=self.spec.schema_)
+        return self.stream(entity, select(*(column(spec.columns[n]).label(n) for n in names)).select_from(source))
+
+    def read_where(self, entity: str, spec: EntitySpec, key: str, values: list[object]) -> Iterator[pd.DataFrame]:
+        """The whole rows whose `key` (a canonical column `narrow` could read) holds one of `values`, as
+        read (None matches a missing key), a few hundred values per query."""
+        statement = self.statement(entity, spec)
+        assert not isinstance(statement, str)
+        source_key = column(spec.columns[key])
+        given = [v for v in values if v is not None]
+        if len(given) < len(values):
+            yield from self.stream(entity, statement.where(source_key.is_(None)))
+        for start in range(0, len(given), KEYS_PER_QUERY):
+            yield from self.stream(entity, statement.where(source_key.in_(given[start : start + KEYS_PER_QUERY])))
 
     def stream(self, entity: str, statement: Select | str) -> Iterator[pd.DataFrame]:
         """Server-side cursor where the driver has one, so memory stays at one chunk."""

@@ -44,6 +44,7 @@ class EntityLoad:
     _keys: list[np.ndarray] = field(default_factory=list)
     _hashes: list[np.ndarray] = field(default_factory=list)
     _redo: list[np.ndarray] = field(default_factory=list)
+    _stamps: list[np.ndarray] = field(default_factory=list)
     _set_aside: set[str] = field(default_factory=set)
     _fingerprints: list[pd.DataFrame] = field(default_factory=list)
 
@@ -61,7 +62,19 @@ class EntityLoad:
         self._keys.append(keys)
         self._hashes.append(hashes)
         self._redo.append(redo)
+        self._stamps.append(raw_state.stamps(kept.get("modified_at"), len(kept)))
         return redo
+
+    def keep_unread(self, keys: pd.Index) -> None:
+        """Rows not read tonight because their stamps had not moved: loaded as they were last time."""
+        assert self.previous is not None
+        stored = self.previous.rows_of(keys)
+        self._keys.append(keys.to_numpy(dtype=object))
+        self._hashes.append(stored["row_hash"].to_numpy(dtype=np.uint64))
+        self._redo.append(np.zeros(len(keys), dtype=bool))
+        self._stamps.append(stored["stamp"].to_numpy(dtype=np.uint64))
+        self.count.read += len(keys)
+        self.count.loaded += len(keys)
 
     def add(self, keys: pd.Series, rows: pd.DataFrame, issues: pd.DataFrame) -> None:
         """What canonicalising the chunk's rows (with these record keys) gave."""
@@ -90,8 +103,10 @@ class EntityLoad:
 
     def state_row(self, today: date) -> dict[str, object]:
         keys = self.keys
-        hashes = np.concatenate(self._hashes) if self._hashes else np.zeros(0, dtype=np.uint64)
-        rows = pd.DataFrame({"record_key": keys, "row_hash": hashes, "set_aside": keys.isin(self._set_aside)})
+        hashes, stamps = (np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64) for parts in
+                          (self._hashes, self._stamps))  # fmt: skip
+        set_aside = keys.isin(self._set_aside)
+        rows = pd.DataFrame({"record_key": keys, "row_hash": hashes, "set_aside": set_aside, "stamp": stamps})
         return raw_state.state_row(self.count.source_system, self.count.entity, self.context, today, rows)
 
 

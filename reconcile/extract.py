@@ -15,7 +15,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from connectors import Connector, open_connector
-from reconcile import changes, raw_state
+from reconcile import changes, raw_state, stamped_read
 from reconcile.canonicalise import canonical_rows, screen
 from reconcile.config import Config, EntitySpec
 from reconcile.entity_load import EntityLoad, LoadCount, drop_key, incremental_possible, stage_changes
@@ -56,9 +56,11 @@ def extract(
     today: date | None = None,
     run_id: str | None = None,
     on_chunk: Callable[[LoadCount], None] | None = None,
+    full: bool = False,
 ) -> ExtractResult:
     """Read every source; canonicalise and write only rows new or changed since the last load (all rows when
-    there is no usable state: a first load, a changed config or toolkit version, an earlier day)."""
+    there is no usable state: a first load, a changed config or toolkit version, an earlier day). Rows whose
+    `modified_at` has not moved are not read again (reconcile/stamped_read.py), unless `full`."""
     today = today or date.today()
     run_id = run_id or new_run_id()
     engine = connect_target(config.target_url())
@@ -71,7 +73,7 @@ def extract(
             previous = raw_state.read(conn, sources)
         loads: list[EntityLoad] = []
         for name in sources:
-            loads.extend(_extract_source(config, name, stage, today, on_chunk, previous))
+            loads.extend(_extract_source(config, name, stage, today, on_chunk, previous, full))
         counts = [load.count for load in loads]
         stage.append("load_summary", pd.DataFrame([vars(c) for c in counts]))
         stage_changes(engine, stage, sources, loads)
@@ -113,6 +115,7 @@ def _extract_source(
     today: date,
     on_chunk: Callable[[LoadCount], None] | None,
     previous: dict[tuple[str, str], raw_state.EntityState],
+    full: bool,
 ) -> list[EntityLoad]:
     connector = open_connector(name, config.sources[name], config.base_dir)
     kind = config.sources[name].connector
@@ -123,7 +126,7 @@ def _extract_source(
             state = previous.get((name, entity_name))
             usable = state is not None and incremental_possible(ENTITIES[entity_name], spec, state, context, today)
             load = EntityLoad(LoadCount(name, entity_name), context, state if usable else None)
-            _extract_entity(connector, load, spec, stage, today, on_chunk)
+            _extract_entity(connector, load, spec, stage, today, on_chunk, full)
             loads.append(load)
         return loads
     except ConfigError as exc:  # found only once the source answered, e.g. a query's columns
@@ -139,11 +142,15 @@ def _extract_entity(
     stage: Stage,
     today: date,
     on_chunk: Callable[[LoadCount], None] | None,
+    full: bool,
 ) -> None:
     entity = ENTITIES[load.count.entity]
     count = load.count
     seen: set[str] = set()
-    for chunk in connector.read(entity.name, spec):
+    stamped = None if full else stamped_read.plan(connector, entity, spec, load.previous)
+    if stamped is not None:
+        load.keep_unread(stamped.unread)
+    for chunk in connector.read(entity.name, spec) if stamped is None else stamped.chunks:
         screened = screen(chunk, entity, connector.name, seen)
         kept, kept_ids = chunk[screened.keep], screened.ids[screened.keep]
         redo = load.to_canonicalise(kept_ids, kept)

@@ -8,7 +8,9 @@ canonicalised again, since a date in the future yesterday may not be today. Hash
 hash apart), so equal hashes mean equal values, short of a 64-bit collision.
 
 Per source entity the state is one row of `source_state`: the context, the day, and a Parquet blob of
-(record_key, row_hash, set_aside) for every loaded row, which reads back in milliseconds.
+(record_key, row_hash, set_aside, stamp) for every loaded row, which reads back in milliseconds. The stamp
+is the hash of the row's raw `modified_at` (missing where the entity maps none), so that a night can tell
+from the key and the stamp alone which rows it need not read (reconcile/stamped_read.py).
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ from reconcile.config import EntitySpec
 from reconcile.model import Entity
 from reconcile.store import SOURCE_STATE
 
-ROW_COLUMNS = ["record_key", "row_hash", "set_aside"]
+ROW_COLUMNS = ["record_key", "row_hash", "set_aside", "stamp"]
 _MIX = np.uint64(0x100000001B3)  # FNV prime: folds the column hashes of a row into one
-_MISSING = np.uint64(2**64 - 1)  # the hash of a missing value
+MISSING = np.uint64(2**64 - 1)  # the hash of a missing value
 
 
 @dataclass(frozen=True)
@@ -46,15 +48,31 @@ class EntityState:
     def keys(self) -> pd.Index:
         return pd.Index(self.rows["record_key"])
 
+    @property
+    def stamped(self) -> bool:
+        """Rows loaded last time had stamps (a state kept before stamps, or of an entity without, has none)."""
+        return bool((self.rows["stamp"].to_numpy() != MISSING).any())
+
     def unchanged(self, keys: pd.Index, hashes: np.ndarray) -> np.ndarray:
         """Per row: loaded last time with the same raw values and no field set aside."""
+        return self._same("row_hash", keys, hashes)
+
+    def unchanged_stamp(self, keys: pd.Index, stamps: np.ndarray) -> np.ndarray:
+        """Per row: loaded last time with the same stamp (not a missing one) and no field set aside."""
+        return self._same("stamp", keys, stamps) & (stamps != MISSING)
+
+    def _same(self, column: str, keys: pd.Index, values: np.ndarray) -> np.ndarray:
         position = self.keys.get_indexer(keys)
         found = position >= 0
         same = np.zeros(len(keys), dtype=bool)
-        old_hash = self.rows["row_hash"].to_numpy()[position[found]]
+        old = self.rows[column].to_numpy()[position[found]]
         set_aside = self.rows["set_aside"].to_numpy()[position[found]]
-        same[found] = (old_hash == hashes[found]) & ~set_aside
+        same[found] = (old == values[found]) & ~set_aside
         return same
+
+    def rows_of(self, keys: pd.Index) -> pd.DataFrame:
+        """The stored rows of these keys (all loaded last time), in their order."""
+        return self.rows.iloc[self.keys.get_indexer(keys)].reset_index(drop=True)
 
 
 def context(connector: str, entity: Entity, spec: EntitySpec) -> str:
@@ -83,10 +101,19 @@ def _column_hash(values: np.ndarray) -> np.ndarray:
         except UnicodeEncodeError:  # lone surrogates: bytes that were not UTF-8
             pass
         else:
-            hashed[missing] = _MISSING
+            hashed[missing] = MISSING
             return hashed
     typed = np.array([f"{type(v).__qualname__}:{v!r}" for v in values], dtype=object)
     return hash_array(typed, categorize=False)
+
+
+def stamps(values: pd.Series | None, rows: int) -> np.ndarray:
+    """The hash of each row's raw `modified_at`; MISSING where it is missing or the entity maps none."""
+    if values is None:
+        return np.full(rows, MISSING, dtype=np.uint64)
+    hashed = _column_hash(values.to_numpy(dtype=object))
+    hashed[pd.isna(values).to_numpy()] = MISSING
+    return hashed
 
 
 def read(conn: sa.Connection, sources: list[str]) -> dict[tuple[str, str], EntityState]:
@@ -100,9 +127,14 @@ def read(conn: sa.Connection, sources: list[str]) -> dict[tuple[str, str], Entit
 
 def state_row(source: str, entity: str, ctx: str, today: date, rows: pd.DataFrame) -> dict[str, object]:
     buffer = io.BytesIO()
-    rows[ROW_COLUMNS].astype({"row_hash": np.uint64, "set_aside": bool}).to_parquet(buffer, index=False)
+    rows[ROW_COLUMNS].astype({"row_hash": np.uint64, "set_aside": bool, "stamp": np.uint64}).to_parquet(
+        buffer, index=False
+    )
     return {"source_system": source, "entity": entity, "context": ctx, "today": today, "rows": buffer.getvalue()}
 
 
 def _from_parquet(data: bytes) -> pd.DataFrame:
-    return pd.read_parquet(io.BytesIO(data))[ROW_COLUMNS]
+    rows = pd.read_parquet(io.BytesIO(data))
+    if "stamp" not in rows:  # kept by a version from before stamps: no row can be skipped by its stamp
+        rows["stamp"] = np.full(len(rows), MISSING, dtype=np.uint64)
+    return rows[ROW_COLUMNS]

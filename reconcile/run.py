@@ -150,7 +150,7 @@ def _extract_step(work: Config, outcome: RunOutcome, progress: Progress, full: b
         read[(count.source_system, count.entity)] = count.read
         progress.extract_chunk(sum(read.values()))
 
-    result = with_retries(work, lambda: extract(work, today=today, run_id=outcome.run_id, on_chunk=on_chunk))
+    result = with_retries(work, lambda: extract(work, today=today, run_id=outcome.run_id, on_chunk=on_chunk, full=full))
     outcome.loads = result.table()
     totals = result.table()[["read", "loaded", "rejected", "field_issues"]].sum()
     return {name: int(value) for name, value in totals.items()}

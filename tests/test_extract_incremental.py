@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 import sqlite3
 from datetime import date
@@ -181,3 +182,64 @@ def test_an_extract_that_fails_leaves_the_state_as_it_was(tmp_path, lcs):
     pd.testing.assert_frame_equal(read_frame(lcs.target_url(), "SELECT * FROM source_state"), state)
     shutil.copy(tmp_path / "lcs-backup.db", tmp_path / "lcs.db")
     _assert_as_a_full_load(lcs, extract(lcs, today=TODAY).run_id, tmp_path)
+
+
+STAMPED = """
+CREATE TABLE p (id TEXT, surname TEXT, dob TEXT, updated TEXT);
+INSERT INTO p VALUES ('1', 'Khan', '2015-01-01', '2026-10-01 09:00'), ('2', 'Ali', '2016-02-02', '2026-10-01 09:00'),
+  ('3', 'Shah', '2017-03-03', '2026-10-02 10:00'), ('4', 'Jones', '2018-04-04', '2026-10-03 11:00'),
+  ('5', 'Brown', '2019-05-05', NULL), ('6', 'Green', '2031-01-01', '2026-10-04 12:00'), (NULL, 'Nobody', NULL, NULL);
+INSERT INTO p WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40)
+  SELECT 'F' || i, 'Filler', '2010-01-01', '2026-09-01 08:00' FROM n;  -- most rows do not change
+"""
+STAMPED_NIGHT = """
+UPDATE p SET surname = 'Khan-Ali', updated = '2026-11-02 02:00' WHERE id = '1';  -- changed, stamp moved
+UPDATE p SET surname = 'Alli' WHERE id = '2';                                   -- changed, stamp left as it was
+DELETE FROM p WHERE id = '3';
+INSERT INTO p VALUES ('7', 'White', '2020-06-06', '2026-11-02 02:00');
+INSERT INTO p VALUES ('4', 'Jonas', '2018-04-04', '2026-10-03 11:00');          -- a second row with ID 4
+UPDATE p SET surname = 'Browne' WHERE id = '5';                                 -- no stamp: always read whole
+"""
+
+
+@pytest.fixture
+def stamped(tmp_path) -> Config:
+    sqlite_db(tmp_path / "src.db", STAMPED)
+    columns = {"person_id": "id", "surname": "surname", "dob": "dob", "modified_at": "updated"}
+    person = {"table": "p", "columns": columns, "formats": {"dob": "%Y-%m-%d", "modified_at": "%Y-%m-%d %H:%M"}}
+    source = {"connector": "sql", "url": "sqlite:///src.db", "entities": {"person": person}}
+    return config_for(tmp_path, {"src": source})
+
+
+def _surnames(config: Config) -> dict[str, str]:
+    frame = read_frame(config.target_url(), "SELECT person_id, surname FROM person WHERE surname <> 'Filler'")
+    return dict(zip(frame["person_id"], frame["surname"], strict=True))
+
+
+def test_a_night_reads_whole_only_rows_whose_stamp_moved_and_counts_every_row(tmp_path, stamped):
+    extract(stamped, today=TODAY)
+    with sqlite3.connect(tmp_path / "src.db") as conn:
+        conn.executescript(STAMPED_NIGHT)
+    night = extract(stamped, today=TODAY)
+    assert _surnames(stamped) == {"1": "Khan-Ali", "2": "Ali", "4": "Jones", "5": "Browne", "6": "Green", "7": "White"}
+    (count,) = night.counts
+    assert (count.read, count.loaded, count.rejected) == (48, 46, 2)  # every source row, read whole or not
+    rejected = read_frame(stamped.target_url(), f"SELECT reason FROM rejected_record WHERE run_id = '{night.run_id}'")
+    assert sorted(rejected["reason"].str.split().str[0]) == ["duplicate", "missing"]
+    assert night.canonicalised == 4  # 1 and 7 by their stamps, 5 with none, 6 for its DOB set aside
+
+    full = extract(stamped, today=TODAY, full=True)  # a change the stamp hid is found by a full read
+    assert _surnames(stamped)["2"] == "Alli" and full.canonicalised == 2
+    _assert_as_a_full_load(stamped, full.run_id, tmp_path)
+
+
+def test_a_stamped_night_publishes_what_a_full_load_would(tmp_path):
+    from reconcile.synthetic import write_demo
+
+    files = write_demo(tmp_path / "demo", people=400, seed=3)
+    config = load_config(files.config)
+    extract(config, today=TODAY)
+    state = read_frame(config.target_url(), "SELECT entity, rows FROM source_state WHERE entity = 'person'")
+    assert all(pd.read_parquet(io.BytesIO(blob))["stamp"].nunique() > 1 for blob in state["rows"])
+    mutate(tmp_path / "demo", share=0.05, seed=2)
+    _assert_as_a_full_load(config, extract(config, today=TODAY).run_id, tmp_path)

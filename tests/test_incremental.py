@@ -192,7 +192,9 @@ def test_extract_records_changes_only_after_a_first_load(night):
     with engine.connect() as conn:
         person = conn.execute(sa.text("SELECT min(person_id) FROM person WHERE source_system = 'mosaic'")).scalar()
     with sqlite3.connect(folder / "mosaic.db") as conn:
-        conn.execute("UPDATE people SET last_name = 'Zzyzx' WHERE person_id = ?", (person,))
+        conn.execute(  # as the case system would, the stamp moves too
+            "UPDATE people SET last_name = 'Zzyzx', updated_on = '02/11/2026 02:30' WHERE person_id = ?", (person,)
+        )
     run = extract(config).run_id
     with engine.connect() as conn:
         query = sa.text("SELECT entity, person_id, change FROM record_change WHERE run_id = :r")

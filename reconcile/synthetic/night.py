@@ -2,20 +2,24 @@
 
 For the incremental-run test and `benchmarks/nightly.py`. Changed values are taken from other rows of
 the same table (a surname, a DOB, a postcode), so each system's own formats hold; new records are copies
-of existing ones under new IDs (the duplicates a front door makes), some with a changed DOB.
+of existing ones under new IDs (the duplicates a front door makes), some with a changed DOB. As the case
+systems do, a changed or added row gets the night's last-updated stamp.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from pathlib import Path
 
 import numpy as np
 
 from reconcile.synthetic.layout import LAYOUTS, EntityLayout, SystemLayout
+from reconcile.synthetic.settings import REFERENCE_DATE
 
 CHANGED_FIELDS = ("surname", "dob", "postcode")
+NIGHT = datetime.combine(REFERENCE_DATE + timedelta(days=1), time(2, 30))  # after every generated stamp
 
 
 @dataclass
@@ -50,19 +54,22 @@ def _mutate_system(conn: sqlite3.Connection, layout: SystemLayout, share: float,
     n = max(int(len(ids) * share), 4)
     chosen = rng.choice(len(ids), size=n, replace=False)
     change, add, delete = np.array_split(chosen, [n // 2, n // 2 + n // 4])
+    stamp, stamp_column = NIGHT.strftime(layout.datetime_format), col["modified_at"]
     for i in change:
         field = CHANGED_FIELDS[int(rng.integers(len(CHANGED_FIELDS)))]
         donor = ids[int(rng.integers(len(ids)))]
         value = col[field]
         conn.execute(
-            f'UPDATE "{table}" SET "{value}" = (SELECT "{value}" FROM "{table}" WHERE "{key}" = ?) WHERE "{key}" = ?',
-            (donor, ids[i]),
+            f'UPDATE "{table}" SET "{value}" = (SELECT "{value}" FROM "{table}" WHERE "{key}" = ?), '
+            f'"{stamp_column}" = ? WHERE "{key}" = ?',
+            (donor, stamp, ids[i]),
         )
     night.changed += len(change)
     columns = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')]
     for i in add:
         row = list(conn.execute(f'SELECT * FROM "{table}" WHERE "{key}" = ?', (ids[i],)).fetchone())
         row[columns.index(key)] = f"{ids[i]}N"
+        row[columns.index(stamp_column)] = stamp
         conn.execute(f'INSERT INTO "{table}" VALUES ({", ".join("?" * len(row))})', row)
     night.added += len(add)
     for i in delete:

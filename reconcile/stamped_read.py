@@ -1,0 +1,71 @@
+"""A night reads in full only the rows whose `modified_at` moved; the rest it takes by key and stamp alone.
+
+Where a source entity is read from a table and its config maps both its key and `modified_at`, a night
+first reads just those two columns. A row whose key and raw stamp are as the last load saw them, and none of
+whose fields was set aside then, is loaded as it was without reading the rest of it. Every other row (new,
+stamp moved or missing, set aside, no usable key) is read whole by its key and goes through the usual
+screening and row hashing, so the hash still decides what is canonicalised again. Deleted rows are the keys
+the narrow read no longer finds.
+
+Rows whose key is repeated in the source are all read whole, so screening keeps the first one the source
+returns and rejects the rest, as on a whole read. The whole read is kept where the shortcut would not pay or
+could not be made: more than MAX_READ_SHARE of the rows to read whole, or keys that cannot be sent back as
+query parameters. `--full` always reads everything.
+
+A source that changes a row without moving its stamp hides that change from the nights until a `--full`
+run; the README says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pandas as pd
+
+from connectors.base import Connector, KeyedReads
+from reconcile.canonicalise import source_ids
+from reconcile.config import EntitySpec
+from reconcile.model import Entity
+from reconcile.raw_state import EntityState, stamps
+
+MAX_READ_SHARE = 0.2  # beyond this share of rows to read whole, one plain scan is cheaper than keyed queries
+STAMP = "modified_at"
+
+
+@dataclass(frozen=True)
+class StampedRead:
+    unread: pd.Index  # record keys loaded as they were, without reading their rows
+    chunks: Iterator[pd.DataFrame]  # the whole rows to read tonight
+
+
+def plan(connector: Connector, entity: Entity, spec: EntitySpec, previous: EntityState | None) -> StampedRead | None:
+    """Tonight's read of one entity by stamps, or None for a whole read."""
+    if previous is None or not previous.stamped or len(entity.key) != 1 or not isinstance(connector, KeyedReads):
+        return None
+    key = entity.key[0]
+    chunks = connector.narrow(entity.name, spec, [key, STAMP])
+    if chunks is None:
+        return None
+    seen = pd.concat(list(chunks), ignore_index=True)
+    if seen.empty:
+        return None
+    ids = source_ids(seen, entity)
+    repeated = (ids.notna() & ids.duplicated(keep=False)).to_numpy()  # all read again, so screening sees each
+    same = previous.unchanged_stamp(pd.Index(ids), stamps(seen[STAMP], len(seen))) & ids.notna().to_numpy() & ~repeated
+    to_read = list(dict.fromkeys(seen.loc[~same, key].tolist()))  # a repeated key once: its query finds each row
+    if len(to_read) > MAX_READ_SHARE * len(seen) or not _sendable(to_read):
+        return None
+    unread = pd.Index(ids[same].to_numpy(dtype=object))
+    return StampedRead(unread, connector.read_where(entity.name, spec, key, to_read))
+
+
+def _sendable(keys: list[object]) -> bool:
+    """Keys that go back to the source as query parameters unchanged (text that is not UTF-8 may not)."""
+    for value in keys:
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+    return True
