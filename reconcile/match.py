@@ -81,18 +81,20 @@ def match(config: Config, run_id: str | None = None, *, full: bool = False, reus
     rules = load_rules(rules_path(config))
     engine = connect_target(config.target_url())
     try:
-        persons = read_table(engine, CANONICAL["person"])
-        if persons.empty:
+        records = match_incremental.person_keys(engine)
+        if records.empty:
             raise ReconcileError("no person records in the target. Fix: run `reconcile extract` first.")
         relationships = read_table(engine, CANONICAL["relationship"])
-        decisions = _decisions(engine, persons)
+        decisions = _decisions(engine, records)
         plan = match_incremental.plan(engine, rules)
         why = "asked for (--full)" if full else plan.why
         if plan.model is not None and not full:
-            summary = match_incremental.run(engine, run_id, rules, plan, persons, relationships, decisions)
+            summary = match_incremental.run(engine, run_id, rules, plan, records, relationships, decisions)
             if summary is not None:
                 return summary
             why = "most records changed since the last run"
+        del records
+        persons = read_table(engine, CANONICAL["person"])
         model = plan.model if full and reuse_model else None
         settings = config.matching or MatchingSpec()
         with open_engine(settings.engine, settings.scheduler) as executor:
@@ -147,13 +149,13 @@ def rules_path(config: Config) -> Path | None:
     return None
 
 
-def _decisions(engine: sa.Engine, persons: pd.DataFrame) -> pd.DataFrame:
+def _decisions(engine: sa.Engine, records: pd.DataFrame) -> pd.DataFrame:
     """The latest reviewer decision per pair whose two records are still loaded, as match_people takes them."""
     latest = latest_decisions(engine)
     if latest.empty:
         return pd.DataFrame(columns=DECISION_COLUMNS)
     decisions = latest.rename(columns={"source_id_l": "person_id_l", "source_id_r": "person_id_r"})[DECISION_COLUMNS]
-    loaded = pd.MultiIndex.from_frame(persons[["source_system", "person_id"]].astype(str))
+    loaded = pd.MultiIndex.from_frame(records[["source_system", "person_id"]].astype(str))
     present = np.ones(len(decisions), dtype=bool)
     for side in ("l", "r"):
         keys = decisions[[f"source_system_{side}", f"person_id_{side}"]].astype(str)

@@ -19,11 +19,13 @@ import sqlalchemy as sa
 
 from reconcile import family_region
 from reconcile.changes import KEYS_PER_QUERY, TRACKED, changed_people
-from reconcile.masters import conflicts, survive
 from reconcile.masters.activity import create_activity_view
+from reconcile.masters.conflicts import record_conflicts
+from reconcile.masters.survivorship import master_records, survive_records
 from reconcile.matching import MatchResult, Rules
-from reconcile.matching.incremental import by_rid, match_changes, oversized_blocks, record_keys
+from reconcile.matching.incremental import by_rid, match_changes, oversized_blocks, record_keys, to_standardise
 from reconcile.matching.master_ids import assign
+from reconcile.matching.pipeline import key_order
 from reconcile.matching.stored_model import (
     model_from_json,
     model_to_json,
@@ -33,6 +35,7 @@ from reconcile.matching.stored_model import (
 )
 from reconcile.matching.training import Model
 from reconcile.store import (
+    CANONICAL,
     FAMILY_ID_HISTORY,
     LOAD_SUMMARY,
     MASTER_CONFLICT,
@@ -109,11 +112,15 @@ def run(
     run_id: str,
     rules: Rules,
     plan: Plan,
-    persons: pd.DataFrame,
+    records: pd.DataFrame,
     relationships: pd.DataFrame,
     decisions: pd.DataFrame | None = None,
 ) -> MatchSummary | None:
-    """The night's match, published; None when so much changed that a full run should be made instead."""
+    """The night's match, published; None when so much changed that a full run should be made instead.
+
+    `records`: source_system, person_id of every loaded person record. Whole person rows are read only for
+    the records standardised again and those re-matched, not for every record.
+    """
     from reconcile.match import XREF_COLUMNS, _issued, pair_outputs, summarise
 
     if plan.model is None or plan.stored is None:
@@ -121,16 +128,19 @@ def run(
     touched = _touched_since(engine, plan.stored["extract_run_id"])
     previous = read_table(engine, PERSON_XREF)
     previous_keys = record_keys(previous["source_system"], previous["source_id"])
-    current = record_keys(persons["source_system"], persons["person_id"])
+    current = record_keys(records["source_system"], records["person_id"])
     moved = len(touched) + len(current.difference(previous_keys)) + len(previous_keys.difference(current))
-    if moved > MAX_CHANGED_SHARE * max(len(persons), 1):
+    if moved > MAX_CHANGED_SHARE * max(len(records), 1):
         return None
     old_pairs = _read(engine, MATCH_PAIR, [*PAIR_KEY, "match_probability", "reason"])
     cached = records_from_parquet(plan.stored["records"])
     oversized = json.loads(plan.stored["oversized_blocks"])
+    stale = record_keys(touched["source_system"], touched["person_id"])
+    persons = person_rows(engine, records[to_standardise(current, cached, stale)])
     rm = match_changes(
-        persons, relationships, rules, plan.model, previous_keys, old_pairs, touched, oversized, decisions, cached
-    )
+        records, persons, relationships, rules, plan.model, previous_keys, old_pairs, touched, oversized, decisions,
+        cached,
+    )  # fmt: skip
 
     std_keys = record_keys(rm.std["source_system"], rm.std["person_id"])
     redone = std_keys[rm.affected].append(rm.deleted)
@@ -144,9 +154,10 @@ def run(
     dropped_pairs = _pairs_redone(old_pairs, std_keys[rm.changed].append(rm.deleted), redone)
     frames["review_queue"] = _review_queue(engine, frames["review_queue"], dropped_pairs, whole)
 
-    records = xref.rename(columns={"source_id": "person_id"})
-    frames["master_person"], frames["master_person_provenance"] = survive(persons, records, rules.survivorship)
-    frames["master_conflict"] = conflicts(persons, records)
+    rematched = xref.rename(columns={"source_id": "person_id"})
+    rows = master_records(person_rows(engine, rematched), rematched)  # read once for survivorship and conflicts
+    frames["master_person"], frames["master_person_provenance"] = survive_records(rows, rules.survivorship)
+    frames["master_conflict"] = record_conflicts(rows)
     old_masters = previous.loc[involved, "master_id"].to_numpy()
     touched_masters = pd.unique(np.concatenate([old_masters, masters.to_numpy()]))
     gone_masters = pd.DataFrame({"master_id": touched_masters})
@@ -200,6 +211,28 @@ def _touched_since(engine: sa.Engine, extract_run: str) -> pd.DataFrame:
     query = sa.select(RECORD_CHANGE).where(RECORD_CHANGE.c.run_id > extract_run, RECORD_CHANGE.c.entity.in_(TRACKED))
     with engine.connect() as conn:
         return changed_people(pd.read_sql(query, conn))
+
+
+def person_keys(engine: sa.Engine) -> pd.DataFrame:
+    """source_system, person_id of every loaded person record."""
+    return _read(engine, CANONICAL["person"], ["source_system", "person_id"])
+
+
+def person_rows(engine: sa.Engine, records: pd.DataFrame) -> pd.DataFrame:
+    """The whole person rows of these records (source_system, person_id), in key order, typed as a whole
+    read types them (survivorship and standardising parse what they read). One system's IDs a few hundred
+    at a time, which every database looks up by the primary key (a list of (system, ID) pairs it may not)."""
+    table = CANONICAL["person"]
+    with engine.connect() as conn:
+        parts = [
+            pd.read_sql(sa.select(table).where(table.c.source_system == system, table.c.person_id.in_(chunk)), conn)
+            for system, ids in records.groupby("source_system", sort=True)["person_id"]
+            for chunk in (ids.iloc[i : i + KEYS_PER_QUERY].tolist() for i in range(0, len(ids), KEYS_PER_QUERY))
+        ]
+    if not parts:
+        return pd.DataFrame(columns=[c.name for c in table.columns])
+    rows = pd.concat(parts, ignore_index=True)
+    return rows.iloc[key_order(rows)].reset_index(drop=True)
 
 
 def _read(engine: sa.Engine, table: sa.Table, columns: list[str]) -> pd.DataFrame:

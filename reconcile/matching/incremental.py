@@ -70,6 +70,7 @@ def by_rid(std: pd.DataFrame, systems: pd.Series, ids: pd.Series, values: pd.Ser
 
 
 def match_changes(
+    records: pd.DataFrame,
     persons: pd.DataFrame,
     relationships: pd.DataFrame,
     rules: Rules,
@@ -83,13 +84,15 @@ def match_changes(
 ) -> Rematch:
     """Re-match the records a change can reach; everything else keeps last run's clusters.
 
+    `records`: source_system, person_id of every current record. `persons`: the person rows of at least those
+    to standardise again (all of them without `cached`; else those not in it, or touched; see `to_standardise`).
     `previous_keys`: last run's person_xref keys (source_system|source_id). `previous_links`: last run's
     match_pair rows (source_system_l, source_id_l, source_system_r, source_id_r, match_probability, reason).
     `touched`: source_system, person_id of records whose person or relationship rows changed.
     `cached`: last run's standardised records; only records not in it, or touched, are standardised again.
     """
-    persons = persons.iloc[key_order(persons)].reset_index(drop=True)
-    keys = record_keys(persons["source_system"], persons["person_id"])
+    records = records.iloc[key_order(records)].reset_index(drop=True)
+    keys = record_keys(records["source_system"], records["person_id"])
     touched_keys = record_keys(touched["source_system"], touched["person_id"])
     std = _standardised(persons, keys, cached, touched_keys)
     n = len(std)
@@ -135,17 +138,29 @@ def match_changes(
     return Rematch(std, changed, affected, deleted, scored, clusters, oversized)
 
 
-def _standardised(persons: pd.DataFrame, keys: pd.Index, cached: pd.DataFrame | None, stale: pd.Index) -> pd.DataFrame:
-    """`standardise(persons)`, reusing last run's rows for records whose person row has not changed."""
+def to_standardise(keys: pd.Index, cached: pd.DataFrame | None, stale: pd.Index) -> np.ndarray:
+    """Per record (of `keys`): standardised again tonight, as it is not in last run's `cached` rows or is `stale`."""
     if cached is None:
-        return standardise(persons)
+        return np.ones(len(keys), dtype=bool)
+    cached_keys = record_keys(cached["source_system"], cached["person_id"])
+    return ~keys.isin(cached_keys[~cached_keys.isin(stale)]) | keys.isin(stale)
+
+
+def _standardised(persons: pd.DataFrame, keys: pd.Index, cached: pd.DataFrame | None, stale: pd.Index) -> pd.DataFrame:
+    """The standardised records of `keys`, in that order: last run's rows for records whose person row has
+    not changed, `standardise` for the rest (`persons` holds at least their rows)."""
+    by_key = record_keys(persons["source_system"], persons["person_id"])
+    if cached is None:
+        return standardise(persons.iloc[by_key.get_indexer(keys)].reset_index(drop=True))
     cached_keys = record_keys(cached["source_system"], cached["person_id"])
     cached = cached[cached_keys.isin(keys) & ~cached_keys.isin(stale)]
-    kept = record_keys(cached["source_system"], cached["person_id"])
-    fresh = ~keys.isin(kept)
+    fresh = to_standardise(keys, cached, stale)
     parts = [cached]
     if fresh.any():  # standardising no rows would give columns of another type
-        parts.append(standardise(persons[fresh]).drop(columns="rid"))
+        rows = by_key.get_indexer(keys[fresh])
+        if (rows < 0).any():
+            raise ValueError("internal error: a record to standardise again has no person row")
+        parts.append(standardise(persons.iloc[rows]).drop(columns="rid"))
     both = pd.concat(parts, ignore_index=True) if len(parts) > 1 else cached.reset_index(drop=True)
     position = record_keys(both["source_system"], both["person_id"]).get_indexer(keys)
     std = both.iloc[position].reset_index(drop=True)
