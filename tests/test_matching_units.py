@@ -19,7 +19,7 @@ from reconcile.matching.clustering import cluster
 from reconcile.matching.comparisons import COMPARISONS, compare
 from reconcile.matching.names import is_placeholder, name_variants, normalise
 from reconcile.matching.rules import BLOCKABLE
-from reconcile.matching.standardise import alt_identifier, standardise
+from reconcile.matching.standardise import alt_identifier, record_rids, standardise
 from reconcile.matching.training import _fixed_by, train
 
 RULES = load_rules()
@@ -586,3 +586,20 @@ def test_every_blocking_key_can_block_em_training(key):
 
 def test_names_either_way_round_pin_down_both_name_comparisons():
     assert _fixed_by(["dob", "names_phonetic"]) == {"dob", "forename", "surname"}
+
+
+_SYSTEMS = st.sampled_from(["lcs", "mosaic", "ssd"])
+_IDS = st.text(alphabet="0123456789AB", min_size=1, max_size=3)
+
+
+@given(st.sets(st.tuples(_SYSTEMS, _IDS), max_size=30), st.lists(st.tuples(_SYSTEMS, _IDS), max_size=30))
+def test_record_rids_finds_each_record_by_system_and_id(records, wanted):
+    """The same ID in two systems is two records; a record not standardised has no rid."""
+    records = sorted(records)
+    std = pd.DataFrame(
+        {"rid": np.arange(len(records)), "source_system": [s for s, _ in records], "person_id": [i for _, i in records]}
+    )
+    found = record_rids(std, pd.Series([s for s, _ in wanted], dtype=object), pd.Series([i for _, i in wanted]))
+    rid_of = {record: rid for rid, record in enumerate(records)}
+    expected = [float(rid_of[w]) if w in rid_of else np.nan for w in wanted]
+    np.testing.assert_array_equal(found, np.array(expected, dtype="float64"))

@@ -84,10 +84,20 @@ def standardise(persons: pd.DataFrame) -> pd.DataFrame:
 
 
 def record_rids(std: pd.DataFrame, systems: pd.Series, ids: pd.Series) -> np.ndarray:
-    """The rid of each (source system, person ID) given; NaN where no such record was standardised."""
-    rid = pd.Series(std["rid"].to_numpy(), index=pd.MultiIndex.from_arrays([std["source_system"], std["person_id"]]))
-    wanted = pd.MultiIndex.from_arrays([systems.astype(str).to_numpy(), ids.astype(str).to_numpy()])
-    return rid.reindex(wanted).to_numpy(dtype="float64")
+    """The rid of each (source system, person ID) given; NaN where no such record was standardised.
+
+    Looked up one system at a time: an index of plain IDs is several times faster than one of pairs."""
+    rids = std["rid"].to_numpy(dtype="float64")
+    std_systems = std["source_system"].astype(str).to_numpy(dtype=object)
+    std_ids = std["person_id"].astype(str).to_numpy(dtype=object)
+    systems_given, ids_given = systems.astype(str).to_numpy(dtype=object), ids.astype(str).to_numpy(dtype=object)
+    found = np.full(len(ids_given), np.nan)
+    for system in pd.unique(systems_given):
+        mine, theirs = std_systems == system, systems_given == system
+        if mine.any():
+            position = pd.Index(std_ids[mine]).get_indexer(ids_given[theirs])
+            found[theirs] = np.where(position >= 0, rids[mine][position], np.nan)
+    return found
 
 
 def _getter(persons: pd.DataFrame) -> Callable[[str], pd.Series]:
