@@ -267,10 +267,14 @@ def _middle_levels(sides: _Sides, close: float) -> np.ndarray:
 def _middle_names(std: pd.DataFrame) -> np.ndarray:
     """The forenames after the first ("Mary Ann Jo" -> "ann jo"), all of them where the first is missing;
     '' where none."""
-    full = std["forenames"]
-    rest = full.str.split(" ", n=1).str[1]
-    middle = rest.where(std["forename"].notna(), full)
-    return middle.fillna("").to_numpy(dtype=object)
+    full = std["forenames"].to_numpy(dtype=object)
+    present = pd.notna(full)
+    first_known = std["forename"].notna().to_numpy()
+    middle = np.full(len(full), "", dtype=object)
+    names = full[present]
+    rest = np.array([name.partition(" ")[2] for name in names], dtype=object)  # str.split was six times slower
+    middle[present] = np.where(first_known[present], rest, names)
+    return middle
 
 
 def _dob_levels(sides: _Sides, near_days: int) -> tuple[np.ndarray, np.ndarray]:
