@@ -169,3 +169,42 @@ def test_an_unreachable_server_skips_locally_and_fails_under_ci(monkeypatch, ci,
     monkeypatch.setenv("CI", ci)
     with pytest.raises(outcome, match="is not reachable at postgresql"):
         reachable_server("postgresql+psycopg://nobody@127.0.0.1:1/nowhere", "PostgreSQL")
+
+
+def test_a_night_reads_rows_by_integer_key_and_timestamp(tmp_path, request, unique):
+    """On each server, with typed columns: rows whose stamp moved are read again by their integer keys."""
+    from datetime import datetime
+
+    for server_name in SERVERS:
+        engine: sa.Engine = request.getfixturevalue(server_name)
+        people = sa.Table(
+            f"{unique}_stamped",
+            sa.MetaData(),
+            sa.Column("ID", sa.Integer, primary_key=True, autoincrement=False),
+            sa.Column("SURNAME", sa.String(50)),
+            sa.Column("UPDATED", sa.DateTime),
+        )
+        people.create(engine)
+        try:
+            before = datetime(2026, 10, 1, 9, 0)
+            with engine.begin() as conn:
+                conn.execute(people.insert(), [{"ID": i, "SURNAME": f"S{i}", "UPDATED": before} for i in range(1, 41)])
+            columns = {"person_id": "ID", "surname": "SURNAME", "modified_at": "UPDATED"}
+            folder = tmp_path / server_name
+            folder.mkdir()
+            source = _source(engine, {"person": {"table": str(people.name), "columns": columns}})
+            config = config_for(folder, {"legacy": source})
+            extract(config, today=TODAY)
+            with engine.begin() as conn:
+                later = datetime(2026, 11, 2, 2, 30)
+                conn.execute(people.update().where(people.c.ID == 1).values(SURNAME="Moved", UPDATED=later))
+                conn.execute(people.update().where(people.c.ID == 2).values(SURNAME="Hidden"))  # stamp not moved
+                conn.execute(people.delete().where(people.c.ID == 3))
+                conn.execute(people.insert().values(ID=41, SURNAME="New", UPDATED=later))
+            night = extract(config, today=TODAY)
+            assert [(c.read, c.loaded, c.rejected) for c in night.counts] == [(40, 40, 0)]
+            assert night.canonicalised == 2
+            query = "SELECT person_id, surname FROM person WHERE person_id IN ('1', '2', '3', '41') ORDER BY person_id"
+            assert table_rows(config.target_url(), query) == [("1", "Moved"), ("2", "S2"), ("41", "New")]
+        finally:
+            people.drop(engine)
