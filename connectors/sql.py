@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pandas as pd
 from sqlalchemy import column, select, table, text
-from sqlalchemy.engine import URL, Engine
+from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.sql import Select
 
@@ -51,34 +52,54 @@ class SqlConnector:
         return self.stream(entity, select(*(column(spec.columns[n]).label(n) for n in names)).select_from(source))
 
     def read_where(self, entity: str, spec: EntitySpec, key: str, values: list[object]) -> Iterator[pd.DataFrame]:
-        """The whole rows whose `key` (a canonical column `narrow` could read) holds one of `values`, as
-        read (None matches a missing key), a few hundred values per query."""
+        """The whole rows whose `key` (a canonical column `narrow` could read) is exactly one of `values` (None
+        matches a missing key), a few hundred values per query on one connection. Rows a case- or
+        pad-insensitive collation also returns ('a1' for 'A1', 'X ' for 'X') are left out: they were not asked for."""
         statement = self.statement(entity, spec)
         assert not isinstance(statement, str)
         source_key = column(spec.columns[key])
         given = [v for v in values if v is not None]
-        if len(given) < len(values):
-            yield from self.stream(entity, statement.where(source_key.is_(None)))
+        batches = [statement.where(source_key.is_(None))] if len(given) < len(values) else []
+        asked = [[None]] if batches else []
         for start in range(0, len(given), KEYS_PER_QUERY):
-            yield from self.stream(entity, statement.where(source_key.in_(given[start : start + KEYS_PER_QUERY])))
+            batches.append(statement.where(source_key.in_(given[start : start + KEYS_PER_QUERY])))
+            asked.append(given[start : start + KEYS_PER_QUERY])
+        with self._connection(entity) as conn:
+            for batch, wanted in zip(batches, asked, strict=True):
+                for chunk in self.stream(entity, batch, conn):
+                    exact = chunk[key].isna() if wanted == [None] else chunk[key].isin(pd.Series(wanted, dtype=object))
+                    yield chunk[exact.to_numpy()].reset_index(drop=True)
 
-    def stream(self, entity: str, statement: Select | str) -> Iterator[pd.DataFrame]:
-        """Server-side cursor where the driver has one, so memory stays at one chunk."""
+    def stream(self, entity: str, statement: Select | str, conn: Connection | None = None) -> Iterator[pd.DataFrame]:
+        """Server-side cursor where the driver has one, so memory stays at one chunk. On `conn` if given."""
+        if conn is None:
+            with self._connection(entity) as conn:
+                yield from self.stream(entity, statement, conn)
+            return
         size = self.spec.chunk_size
-        step = "connect"
+        step = "query"
         try:
-            with self.engine.connect() as conn:
-                step = "query"
-                executable = text(statement) if isinstance(statement, str) else statement
-                result = conn.execution_options(stream_results=True, max_row_buffer=size).execute(executable)
-                columns = canonical_columns(self._where(entity), entity, list(result.keys()))
-                step = "read"
-                for rows in result.partitions(size):
-                    yield frame(rows, columns)
+            executable = text(statement) if isinstance(statement, str) else statement
+            result = conn.execution_options(stream_results=True, max_row_buffer=size).execute(executable)
+            columns = canonical_columns(self._where(entity), entity, list(result.keys()))
+            step = "read"
+            for rows in result.partitions(size):
+                yield frame(rows, columns)
         except DBAPIError as exc:
             raise SourceError(self.name, entity, step, _describe(exc, step)) from None
         except SQLAlchemyError as exc:
             raise SourceError(self.name, entity, step, type(exc).__name__) from None
+
+    @contextmanager
+    def _connection(self, entity: str) -> Iterator[Connection]:
+        try:
+            conn = self.engine.connect()
+        except DBAPIError as exc:
+            raise SourceError(self.name, entity, "connect", _describe(exc, "connect")) from None
+        except SQLAlchemyError as exc:
+            raise SourceError(self.name, entity, "connect", type(exc).__name__) from None
+        with conn:
+            yield conn
 
     def close(self) -> None:
         self.engine.dispose()

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from reconcile import changes, raw_state
 from reconcile.config import EntitySpec
+from reconcile.errors import ReconcileError
 from reconcile.model import ENTITIES, Entity
 from reconcile.store import CANONICAL, RECORD_CHANGE, RECORD_STATE, Stage
 
@@ -46,6 +47,7 @@ class EntityLoad:
     _redo: list[np.ndarray] = field(default_factory=list)
     _stamps: list[np.ndarray] = field(default_factory=list)
     _set_aside: set[str] = field(default_factory=set)
+    _repeated: set[str] = field(default_factory=set)  # IDs other rows held too (rejected as duplicates)
     _fingerprints: list[pd.DataFrame] = field(default_factory=list)
 
     @property
@@ -76,9 +78,10 @@ class EntityLoad:
         self.count.read += len(keys)
         self.count.loaded += len(keys)
 
-    def add(self, keys: pd.Series, rows: pd.DataFrame, issues: pd.DataFrame) -> None:
-        """What canonicalising the chunk's rows (with these record keys) gave."""
+    def add(self, keys: pd.Series, rows: pd.DataFrame, issues: pd.DataFrame, rejected: pd.DataFrame) -> None:
+        """What screening and canonicalising the chunk's rows (with these record keys) gave."""
         self._set_aside.update(issues["source_id"])
+        self._repeated.update(rejected["source_id"].dropna())  # only a duplicate's rejection names its ID
         if self.count.entity in changes.TRACKED:
             self._fingerprints.append(changes.fingerprints(rows, self.count.entity, keys))
 
@@ -105,8 +108,17 @@ class EntityLoad:
         keys = self.keys
         hashes, stamps = (np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64) for parts in
                           (self._hashes, self._stamps))  # fmt: skip
-        set_aside = keys.isin(self._set_aside)
-        rows = pd.DataFrame({"record_key": keys, "row_hash": hashes, "set_aside": set_aside, "stamp": stamps})
+        if keys.has_duplicates:
+            raise ReconcileError(f"internal error: {self.count.source_system}.{self.count.entity} loaded an ID twice")
+        rows = pd.DataFrame(
+            {
+                "record_key": keys,
+                "row_hash": hashes,
+                "set_aside": keys.isin(self._set_aside),
+                "stamp": stamps,
+                "repeated": keys.isin(self._repeated),
+            }
+        )
         return raw_state.state_row(self.count.source_system, self.count.entity, self.context, today, rows)
 
 

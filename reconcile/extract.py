@@ -155,7 +155,7 @@ def _extract_entity(
         kept, kept_ids = chunk[screened.keep], screened.ids[screened.keep]
         redo = load.to_canonicalise(kept_ids, kept)
         rows, issues = canonical_rows(kept[redo], kept_ids[redo], entity, spec, connector.name, today)
-        load.add(kept_ids[redo], rows, issues)
+        load.add(kept_ids[redo], rows, issues, screened.rejected)
         stage.append(entity.name, rows)
         stage.append("rejected_record", screened.rejected)
         stage.append("field_issue", issues)

@@ -220,8 +220,8 @@ def person_keys(engine: sa.Engine) -> pd.DataFrame:
 
 def person_rows(engine: sa.Engine, records: pd.DataFrame) -> pd.DataFrame:
     """The whole person rows of these records (source_system, person_id), in key order, typed as a whole
-    read types them (survivorship and standardising parse what they read). One system's IDs a few hundred
-    at a time, which every database looks up by the primary key (a list of (system, ID) pairs it may not)."""
+    read types them: timestamps as datetime64 even in a batch where all are missing. One system's IDs a few
+    hundred at a time, which every database looks up by the primary key (a list of (system, ID) pairs it may not)."""
     table = CANONICAL["person"]
     with engine.connect() as conn:
         parts = [
@@ -231,7 +231,8 @@ def person_rows(engine: sa.Engine, records: pd.DataFrame) -> pd.DataFrame:
         ]
     if not parts:
         return pd.DataFrame(columns=[c.name for c in table.columns])
-    rows = pd.concat(parts, ignore_index=True)
+    stamps = [c.name for c in table.columns if isinstance(c.type, sa.DateTime)]
+    rows = pd.concat([part.astype({name: "datetime64[ns]" for name in stamps}) for part in parts], ignore_index=True)
     return rows.iloc[key_order(rows)].reset_index(drop=True)
 
 

@@ -8,9 +8,10 @@ canonicalised again, since a date in the future yesterday may not be today. Hash
 hash apart), so equal hashes mean equal values, short of a 64-bit collision.
 
 Per source entity the state is one row of `source_state`: the context, the day, and a Parquet blob of
-(record_key, row_hash, set_aside, stamp) for every loaded row, which reads back in milliseconds. The stamp
-is the hash of the row's raw `modified_at` (missing where the entity maps none), so that a night can tell
-from the key and the stamp alone which rows it need not read (reconcile/stamped_read.py).
+(record_key, row_hash, set_aside, stamp, repeated) for every loaded row, which reads back in milliseconds.
+The stamp is the hash of the row's raw `modified_at` (missing where the entity maps none), so that a night
+can tell from the key and the stamp alone which rows it need not read (reconcile/stamped_read.py);
+`repeated` marks an ID that other rows held too (rejected as duplicates), which a night reads whole.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from reconcile.config import EntitySpec
 from reconcile.model import Entity
 from reconcile.store import SOURCE_STATE
 
-ROW_COLUMNS = ["record_key", "row_hash", "set_aside", "stamp"]
+ROW_COLUMNS = ["record_key", "row_hash", "set_aside", "stamp", "repeated"]
 _MIX = np.uint64(0x100000001B3)  # FNV prime: folds the column hashes of a row into one
 MISSING = np.uint64(2**64 - 1)  # the hash of a missing value
 
@@ -58,8 +59,12 @@ class EntityState:
         return self._same("row_hash", keys, hashes)
 
     def unchanged_stamp(self, keys: pd.Index, stamps: np.ndarray) -> np.ndarray:
-        """Per row: loaded last time with the same stamp (not a missing one) and no field set aside."""
-        return self._same("stamp", keys, stamps) & (stamps != MISSING)
+        """Per row: loaded last time with the same stamp (not a missing one), no field set aside, and no other
+        row holding its ID (a rejected duplicate may be the one kept tonight)."""
+        same = self._same("stamp", keys, stamps) & (stamps != MISSING)
+        position = self.keys.get_indexer(keys[same])
+        same[np.flatnonzero(same)] = ~self.rows["repeated"].to_numpy()[position]
+        return same
 
     def _same(self, column: str, keys: pd.Index, values: np.ndarray) -> np.ndarray:
         position = self.keys.get_indexer(keys)
@@ -127,9 +132,8 @@ def read(conn: sa.Connection, sources: list[str]) -> dict[tuple[str, str], Entit
 
 def state_row(source: str, entity: str, ctx: str, today: date, rows: pd.DataFrame) -> dict[str, object]:
     buffer = io.BytesIO()
-    rows[ROW_COLUMNS].astype({"row_hash": np.uint64, "set_aside": bool, "stamp": np.uint64}).to_parquet(
-        buffer, index=False
-    )
+    types = {"row_hash": np.uint64, "set_aside": bool, "stamp": np.uint64, "repeated": bool}
+    rows[ROW_COLUMNS].astype(types).to_parquet(buffer, index=False)
     return {"source_system": source, "entity": entity, "context": ctx, "today": today, "rows": buffer.getvalue()}
 
 
@@ -137,4 +141,6 @@ def _from_parquet(data: bytes) -> pd.DataFrame:
     rows = pd.read_parquet(io.BytesIO(data))
     if "stamp" not in rows:  # kept by a version from before stamps: no row can be skipped by its stamp
         rows["stamp"] = np.full(len(rows), MISSING, dtype=np.uint64)
+    if "repeated" not in rows:
+        rows["repeated"] = np.zeros(len(rows), dtype=bool)
     return rows[ROW_COLUMNS]

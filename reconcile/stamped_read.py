@@ -7,10 +7,13 @@ stamp moved or missing, set aside, no usable key) is read whole by its key and g
 screening and row hashing, so the hash still decides what is canonicalised again. Deleted rows are the keys
 the narrow read no longer finds.
 
-Rows whose key is repeated in the source are all read whole, so screening keeps the first one the source
-returns and rejects the rest, as on a whole read. The whole read is kept where the shortcut would not pay or
-could not be made: more than MAX_READ_SHARE of the rows to read whole, or keys that cannot be sent back as
-query parameters. `--full` always reads everything.
+Rows whose ID is repeated in the source, tonight or at the last load, are all read whole, so screening
+keeps the first one the source returns and rejects the rest, as on a whole read (rows of one key come back
+from a query by key in the order a scan gives them). Keyed queries keep only rows whose key is exactly
+one asked for, whatever the source's collation. The whole read is kept where the shortcut would not pay or
+could not be made the same: more than MAX_READ_SHARE of the rows to read whole, one ID spelt two ways in
+the source's keys ('4' and '4 ', whose order a query by key may change), or keys that cannot be sent back
+as query parameters. `--full` always reads everything.
 
 A source that changes a row without moving its stamp hides that change from the nights until a `--full`
 run; the README says so.
@@ -52,12 +55,22 @@ def plan(connector: Connector, entity: Entity, spec: EntitySpec, previous: Entit
         return None
     ids = source_ids(seen, entity)
     repeated = (ids.notna() & ids.duplicated(keep=False)).to_numpy()  # all read again, so screening sees each
+    if _spelt_apart(ids[repeated], seen.loc[repeated, key]):
+        return None
     same = previous.unchanged_stamp(pd.Index(ids), stamps(seen[STAMP], len(seen))) & ids.notna().to_numpy() & ~repeated
     to_read = list(dict.fromkeys(seen.loc[~same, key].tolist()))  # a repeated key once: its query finds each row
     if len(to_read) > MAX_READ_SHARE * len(seen) or not _sendable(to_read):
         return None
     unread = pd.Index(ids[same].to_numpy(dtype=object))
     return StampedRead(unread, connector.read_where(entity.name, spec, key, to_read))
+
+
+def _spelt_apart(ids: pd.Series, raw: pd.Series) -> bool:
+    """An ID held by rows whose raw keys differ ('4' and '4 '): a query by key may return them in another
+    order than a scan, and so keep another of them; only a whole read keeps the same one."""
+    if ids.empty:
+        return False
+    return bool((pd.DataFrame({"id": ids.to_numpy(), "raw": raw.to_numpy()}).groupby("id")["raw"].nunique() > 1).any())
 
 
 def _sendable(keys: list[object]) -> bool:

@@ -184,13 +184,15 @@ def test_an_extract_that_fails_leaves_the_state_as_it_was(tmp_path, lcs):
     _assert_as_a_full_load(lcs, extract(lcs, today=TODAY).run_id, tmp_path)
 
 
+FILLERS = """INSERT INTO p (id, surname, updated) WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n
+  WHERE i < 40) SELECT 'F' || i, 'Filler', '2026-09-01 08:00' FROM n;"""  # most rows do not change
+
+
 STAMPED = """
 CREATE TABLE p (id TEXT, surname TEXT, dob TEXT, updated TEXT);
 INSERT INTO p VALUES ('1', 'Khan', '2015-01-01', '2026-10-01 09:00'), ('2', 'Ali', '2016-02-02', '2026-10-01 09:00'),
   ('3', 'Shah', '2017-03-03', '2026-10-02 10:00'), ('4', 'Jones', '2018-04-04', '2026-10-03 11:00'),
   ('5', 'Brown', '2019-05-05', NULL), ('6', 'Green', '2031-01-01', '2026-10-04 12:00'), (NULL, 'Nobody', NULL, NULL);
-INSERT INTO p WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40)
-  SELECT 'F' || i, 'Filler', '2010-01-01', '2026-09-01 08:00' FROM n;  -- most rows do not change
 """
 STAMPED_NIGHT = """
 UPDATE p SET surname = 'Khan-Ali', updated = '2026-11-02 02:00' WHERE id = '1';  -- changed, stamp moved
@@ -204,11 +206,18 @@ UPDATE p SET surname = 'Browne' WHERE id = '5';                                 
 
 @pytest.fixture
 def stamped(tmp_path) -> Config:
-    sqlite_db(tmp_path / "src.db", STAMPED)
-    columns = {"person_id": "id", "surname": "surname", "dob": "dob", "modified_at": "updated"}
-    person = {"table": "p", "columns": columns, "formats": {"dob": "%Y-%m-%d", "modified_at": "%Y-%m-%d %H:%M"}}
-    source = {"connector": "sql", "url": "sqlite:///src.db", "entities": {"person": person}}
-    return config_for(tmp_path, {"src": source})
+    formats = {"dob": "%Y-%m-%d", "modified_at": "%Y-%m-%d %H:%M"}
+    return _stamped_source(tmp_path, STAMPED + FILLERS, {"dob": "dob"}, formats)
+
+
+def _stamped_source(tmp_path: Path, script: str, more: dict | None = None, formats: dict | None = None) -> Config:
+    """A SQLite source whose person table `p` has id, surname and updated (and `more`), with `script`'s rows."""
+    sqlite_db(tmp_path / "src.db", script)
+    columns = {"person_id": "id", "surname": "surname", "modified_at": "updated", **(more or {})}
+    person = {"table": "p", "columns": columns, "formats": formats or {}}
+    return config_for(
+        tmp_path, {"src": {"connector": "sql", "url": "sqlite:///src.db", "entities": {"person": person}}}
+    )
 
 
 def _surnames(config: Config) -> dict[str, str]:
@@ -233,7 +242,8 @@ def test_a_night_reads_whole_only_rows_whose_stamp_moved_and_counts_every_row(tm
     _assert_as_a_full_load(stamped, full.run_id, tmp_path)
 
 
-def test_a_stamped_night_publishes_what_a_full_load_would(tmp_path):
+def test_a_stamped_night_publishes_what_a_full_load_would(tmp_path, monkeypatch):
+    from reconcile import stamped_read
     from reconcile.synthetic import write_demo
 
     files = write_demo(tmp_path / "demo", people=400, seed=3)
@@ -242,4 +252,52 @@ def test_a_stamped_night_publishes_what_a_full_load_would(tmp_path):
     state = read_frame(config.target_url(), "SELECT entity, rows FROM source_state WHERE entity = 'person'")
     assert all(pd.read_parquet(io.BytesIO(blob))["stamp"].nunique() > 1 for blob in state["rows"])
     mutate(tmp_path / "demo", share=0.05, seed=2)
+    planned = []
+    plan = stamped_read.plan
+    monkeypatch.setattr(stamped_read, "plan", lambda *args: planned.append(plan(*args)) or planned[-1])
     _assert_as_a_full_load(config, extract(config, today=TODAY).run_id, tmp_path)
+    assert sum(p is not None for p in planned) == 2  # both systems' person tables (the demo's duplicate IDs too)
+
+
+def test_the_duplicate_left_when_the_kept_row_goes_is_loaded_though_its_stamp_is_old(tmp_path):
+    config = _stamped_source(
+        tmp_path,
+        "CREATE TABLE p (id TEXT, surname TEXT, updated TEXT);"
+        "INSERT INTO p VALUES ('4', 'Jones', '2026-10-03 11:00'), ('4', 'Jonas', '2026-10-03 11:00');" + FILLERS,
+    )
+    extract(config, today=TODAY)
+    with sqlite3.connect(tmp_path / "src.db") as conn:
+        conn.execute("DELETE FROM p WHERE surname = 'Jones'")
+    night = extract(config, today=TODAY)
+    assert _surnames(config) == {"4": "Jonas"}
+    _assert_as_a_full_load(config, night.run_id, tmp_path)
+
+
+def test_keys_a_collation_folds_together_are_each_read_once(tmp_path):
+    config = _stamped_source(
+        tmp_path,
+        "CREATE TABLE p (id TEXT COLLATE NOCASE, surname TEXT, updated TEXT);"
+        "INSERT INTO p VALUES ('a1', 'Lower', '2026-10-03 11:00'), ('A1', 'Upper', '2026-10-03 11:00');" + FILLERS,
+    )
+    extract(config, today=TODAY)
+    with sqlite3.connect(tmp_path / "src.db") as conn:
+        conn.execute("UPDATE p SET surname = 'Upper-Case', updated = '2026-11-02 02:00' WHERE id = 'A1' COLLATE BINARY")
+    for _ in range(2):  # the second night reads the state the first one wrote
+        night = extract(config, today=TODAY)
+        assert [(c.read, c.loaded, c.rejected) for c in night.counts] == [(42, 42, 0)]
+    assert _surnames(config) == {"a1": "Lower", "A1": "Upper-Case"}
+    _assert_as_a_full_load(config, night.run_id, tmp_path)
+
+
+def test_an_id_spelt_two_ways_keeps_the_row_a_whole_read_keeps(tmp_path):
+    """'4 ' and '4' are one ID; an index on the key returns '4' first, a scan '4 ' first."""
+    config = _stamped_source(
+        tmp_path,
+        "CREATE TABLE p (id TEXT, surname TEXT, updated TEXT); CREATE INDEX p_id ON p (id);"
+        "INSERT INTO p VALUES ('4 ', 'Scanned first', '2026-10-03 11:00'), ('4', 'Indexed first', '2026-10-03 11:00');"
+        + FILLERS,
+    )
+    extract(config, today=TODAY)
+    night = extract(config, today=TODAY)
+    assert _surnames(config) == {"4": "Scanned first"}
+    _assert_as_a_full_load(config, night.run_id, tmp_path)

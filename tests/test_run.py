@@ -84,9 +84,7 @@ def _wait_for_log(log: Path, offset: int, point: str, proc: subprocess.Popen) ->
     """Wait until the run's log, past `offset`, records `point`; False if the run ended first."""
     while proc.poll() is None:
         text = log.read_text()[offset:] if log.exists() else ""
-        for line in text.splitlines():
-            if not line.endswith("}"):
-                continue  # a line still being written
+        for line in text.split("\n")[:-1]:  # the last piece is a line still being written, or empty
             event = json.loads(line)
             if point in (event.get("event"), event.get("step")):
                 return True

@@ -149,23 +149,27 @@ def to_standardise(keys: pd.Index, cached: pd.DataFrame | None, stale: pd.Index)
 def _standardised(persons: pd.DataFrame, keys: pd.Index, cached: pd.DataFrame | None, stale: pd.Index) -> pd.DataFrame:
     """The standardised records of `keys`, in that order: last run's rows for records whose person row has
     not changed, `standardise` for the rest (`persons` holds at least their rows)."""
-    by_key = record_keys(persons["source_system"], persons["person_id"])
     if cached is None:
-        return standardise(persons.iloc[by_key.get_indexer(keys)].reset_index(drop=True))
+        return standardise(persons.iloc[_rows_of(persons, keys)].reset_index(drop=True))
     cached_keys = record_keys(cached["source_system"], cached["person_id"])
     cached = cached[cached_keys.isin(keys) & ~cached_keys.isin(stale)]
     fresh = to_standardise(keys, cached, stale)
     parts = [cached]
     if fresh.any():  # standardising no rows would give columns of another type
-        rows = by_key.get_indexer(keys[fresh])
-        if (rows < 0).any():
-            raise ValueError("internal error: a record to standardise again has no person row")
-        parts.append(standardise(persons.iloc[rows]).drop(columns="rid"))
+        parts.append(standardise(persons.iloc[_rows_of(persons, keys[fresh])]).drop(columns="rid"))
     both = pd.concat(parts, ignore_index=True) if len(parts) > 1 else cached.reset_index(drop=True)
     position = record_keys(both["source_system"], both["person_id"]).get_indexer(keys)
     std = both.iloc[position].reset_index(drop=True)
     std.insert(0, "rid", np.arange(len(std), dtype=np.int64))
     return std[STANDARD_COLUMNS]
+
+
+def _rows_of(persons: pd.DataFrame, keys: pd.Index) -> np.ndarray:
+    """Positions of these records' person rows, every one of which must be there."""
+    rows = record_keys(persons["source_system"], persons["person_id"]).get_indexer(keys)
+    if (rows < 0).any():
+        raise ValueError("internal error: a record to standardise again has no person row")
+    return rows
 
 
 def _relatives_of(deleted: pd.Index, relationships: pd.DataFrame, keys: pd.Index) -> np.ndarray:
