@@ -166,8 +166,11 @@ def _reasons(
     reason[(lower <= p) & (p < upper)] = "score between the review and match thresholds"
     reason[refused] = "linking would join records that must stay apart"
     flags = scored[list(FLAGS)].to_numpy(dtype=bool)
-    for i in np.flatnonzero(flags.any(axis=1)):
-        reason[i] = "; ".join(REASONS[f] for f, on in zip(FLAGS, flags[i], strict=True) if on)
+    flagged = np.flatnonzero(flags.any(axis=1))
+    # Worded once per combination of flags, not once per flagged pair (a Python loop over pairs).
+    combos, which = np.unique(flags[flagged] @ (1 << np.arange(len(FLAGS))), return_inverse=True)
+    worded = [[f for bit, f in enumerate(FLAGS) if combo >> bit & 1] for combo in combos.tolist()]
+    reason[flagged] = np.array(["; ".join(REASONS[f] for f in on) for on in worded], dtype=object)[which]
     reason[verdict == 0] = "reviewer decided NOT_MATCH"
     reason[verdict == 1] = "reviewer decided MATCH"
     reason[(verdict == 1) & refused] = "reviewer decided MATCH, but it would join records that must stay apart"
