@@ -128,8 +128,10 @@ def master_families(
     edges = pd.concat([links[["master_id", "related_master_id"]], households], ignore_index=True)
     if edges.empty:
         return pd.DataFrame(columns=FAMILY_COLUMNS), pd.DataFrame()
-    masters, codes = np.unique(
-        np.concatenate([edges["master_id"].to_numpy(), edges["related_master_id"].to_numpy()]), return_inverse=True
+    # Hashed, then only the distinct IDs sorted (np.unique sorted every end of every edge as text).
+    codes, masters = pd.factorize(
+        np.concatenate([edges["master_id"].to_numpy(dtype=object), edges["related_master_id"].to_numpy(dtype=object)]),
+        sort=True,
     )
     half = len(edges)
     group = components(len(masters), codes[:half], codes[half:])
@@ -138,7 +140,9 @@ def master_families(
         old = pd.Series(previous["family_id"].to_numpy(), index=previous["master_id"].to_numpy())
     family_id, history = stable_ids(pd.Series(masters), group, old, issued, prefix="F")
     family = pd.DataFrame({"family_id": family_id.to_numpy(), "master_id": masters, "role": _roles(links, masters)})
-    return family.sort_values(["family_id", "master_id"]).reset_index(drop=True), history
+    # By family_id, then master_id: `masters` are sorted and distinct, so their positions order them.
+    order = np.lexsort((np.arange(len(masters)), pd.factorize(family["family_id"], sort=True)[0]))
+    return family.iloc[order].reset_index(drop=True), history
 
 
 def _roles(links: pd.DataFrame, masters: np.ndarray) -> np.ndarray:
