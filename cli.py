@@ -331,7 +331,7 @@ def metrics(config_path: Path) -> None:
     config = load_config(config_path)
     engine = connect_target(config.target_url())
     try:
-        table = front_door(reconciled(engine, config))
+        table = front_door(reconciled(engine, config, masters=False))
     finally:
         engine.dispose()
     click.echo(table.to_string(index=False, na_rep=""))

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
 import pandas as pd
 
 from reconcile.config import EntitySpec
@@ -48,7 +49,7 @@ def screen(frame: pd.DataFrame, entity: Entity, source_system: str, seen: frozen
     ids = source_ids(frame, entity)
     missing = ids.isna()
     too_long = ids.notna() & (ids.str.len() > MAX_ID_LENGTH)
-    repeated = ids.notna() & ~too_long & (ids.duplicated(keep="first") | ids.isin(seen))
+    repeated = ids.notna() & ~too_long & (ids.duplicated(keep="first") | _already_seen(ids, seen))
     reasons = pd.Series(None, index=frame.index, dtype=object)
     key_label = " or ".join(c for c in entity.key if entity.column(c).required)
     reasons = reasons.mask(missing, f"missing {key_label}")
@@ -67,6 +68,15 @@ def screen(frame: pd.DataFrame, entity: Entity, source_system: str, seen: frozen
         columns=REJECT_COLUMNS,
     )
     return Screened(ids, keep, rejected.reset_index(drop=True))
+
+
+def _already_seen(ids: pd.Series, seen: frozenset[str] | set[str]) -> pd.Series:
+    """Whether each ID is in `seen`, by one set lookup per row: `isin` turned the whole set (every ID read so far)
+    into an array for each chunk, which at a million records was a seventh of extract's time."""
+    if not seen:
+        return pd.Series(False, index=ids.index)
+    found = np.fromiter((i in seen for i in ids.to_numpy(dtype=object)), dtype=bool, count=len(ids))
+    return pd.Series(found, index=ids.index)
 
 
 def canonical_rows(

@@ -111,7 +111,10 @@ def parse_dates(
     values: pd.Series, fmt: str | None, kind: str, today: date, past_only: bool
 ) -> tuple[pd.Series, Problems]:
     """Dates arrive as text in a declared format, or as the database's own date types."""
-    native = values.map(lambda v: isinstance(v, date | datetime | pd.Timestamp) and v is not pd.NaT)
+    if set(map(type, values.to_numpy(dtype=object))) <= {str, type(None)}:  # text, as most sources hold dates
+        native = pd.Series(False, index=values.index)
+    else:
+        native = values.map(lambda v: isinstance(v, date | datetime | pd.Timestamp) and v is not pd.NaT)
     texts, problems = clean_text(values.where(~native, None))
     parsed_text = _naive(pd.to_datetime(texts, format=fmt or "ISO8601", errors="coerce", utc=True))
     parsed_native = _naive(pd.to_datetime(values.where(native, None), errors="coerce", utc=True))
@@ -128,8 +131,11 @@ def parse_dates(
     problems = problems.mask(in_future, "in the future")
     parsed = parsed.mask(too_early | in_future)
 
-    as_python = parsed.dt.date if kind == "date" else parsed.astype(object)
-    result = pd.Series(as_python, index=values.index, dtype=object).where(parsed.notna(), None)
+    if kind == "date":  # one date object per distinct day, not one per row (days repeat a great deal)
+        codes, days = pd.factorize(parsed)  # a missing day has code -1: the None put last
+        result = pd.Series(np.array([d.date() for d in days] + [None], dtype=object)[codes], index=values.index)
+        return result, problems
+    result = pd.Series(parsed.astype(object), index=values.index, dtype=object).where(parsed.notna(), None)
     return result, problems
 
 

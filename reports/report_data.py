@@ -157,7 +157,7 @@ def _front_door(config: Config, engine: sa.Engine) -> pd.DataFrame | None:
     from reconcile.metrics import front_door
     from reconcile.validate import reconciled
 
-    figures = front_door(reconciled(engine, config))
+    figures = front_door(reconciled(engine, config, masters=False))
     return figures if figures["contacts"].sum() else None
 
 

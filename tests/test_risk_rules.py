@@ -172,6 +172,23 @@ def test_front_door_metrics_per_system_and_combined(validated):
     assert table.loc["combined", "children_in_both_systems"] > 0
 
 
+def test_front_door_metrics_need_no_master_tables(validated):
+    """The report and `reconcile metrics` read only the crosswalk and the activity: the figures must not change."""
+    from reconcile.metrics import front_door
+    from reconcile.store import connect_target
+    from reconcile.validate import reconciled
+
+    config = validated[0]
+    engine = connect_target(config.target_url())
+    try:
+        lean = reconciled(engine, config, REFERENCE_DATE, masters=False)
+        whole = front_door(reconciled(engine, config, REFERENCE_DATE))
+    finally:
+        engine.dispose()
+    assert lean.person.empty and lean.master_person.empty and lean.review_queue.empty
+    pd.testing.assert_frame_equal(front_door(lean), whole)
+
+
 def test_source_suites_run_per_source_and_catch_the_planted_defects(validated):
     config, summary, _, planted = validated
     checks = read_frame(config.target_url(), f"SELECT * FROM source_check WHERE run_id = '{summary.run_id}'")

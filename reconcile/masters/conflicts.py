@@ -33,7 +33,8 @@ def conflicts(persons: pd.DataFrame, xref: pd.DataFrame) -> pd.DataFrame:
 
 def record_conflicts(rows: pd.DataFrame) -> pd.DataFrame:
     """`conflicts` over rows already read by `master_records` (which survivorship can share)."""
-    found = [frame for frame in (_field_conflicts(rows, field) for field in FIELDS) if len(frame)]
+    masters = pd.factorize(rows["master_id"])[0]  # once, not once per field
+    found = [frame for frame in (_field_conflicts(rows, field, masters) for field in FIELDS) if len(frame)]
     if not found:
         return pd.DataFrame(columns=COLUMNS)
     return pd.concat(found, ignore_index=True).sort_values(["master_id", "field"], ignore_index=True)[COLUMNS]
@@ -60,14 +61,20 @@ def comparison_key(rows: pd.DataFrame, field: str) -> pd.Series:
     return names.str.replace(" ", "", regex=False)
 
 
-def _field_conflicts(rows: pd.DataFrame, field: str) -> pd.DataFrame:
-    key = comparison_key(rows, field)
-    evidence = rows.loc[key.notna().to_numpy(), ["master_id", *KEY, field]].assign(key=key.dropna())
-    keys = evidence[["master_id", "key"]].drop_duplicates()
-    several = keys[keys.duplicated("master_id", keep=False)]
+def _field_conflicts(rows: pd.DataFrame, field: str, masters: np.ndarray) -> pd.DataFrame:
+    """`masters`: a code per row for its master_id. Rows are found by position and codes, and only the rows of
+    masters holding two keys are taken as a frame (taking every row with evidence, per field, cost more)."""
+    key = comparison_key(rows, field).to_numpy(dtype=object)
+    present = np.flatnonzero(pd.notna(key))
+    codes = masters[present]
+    distinct = present[~pd.DataFrame({"m": codes, "k": pd.factorize(key[present])[0]}).duplicated().to_numpy()]
+    several = distinct[pd.Series(masters[distinct]).duplicated(keep=False).to_numpy()]  # rows: a master, a key
     if field == "forename":
-        several = several[several["master_id"].isin(_disagreeing(several, _same_forename))]
-    held = evidence[evidence["master_id"].isin(several["master_id"])].sort_values(["master_id", *KEY])
+        ids = rows["master_id"].to_numpy(dtype=object)
+        disagree = _disagreeing(pd.DataFrame({"master_id": ids[several], "key": key[several]}), _same_forename)
+        several = several[pd.Index(ids[several]).isin(disagree)]
+    held = rows.iloc[present[np.isin(codes, masters[several])]][["master_id", *KEY, field]]
+    held = held.sort_values(["master_id", *KEY])
     raw = held[field].dt.strftime("%Y-%m-%d") if field == "dob" else held[field].astype(str)
     entries = held.assign(value=raw).drop_duplicates(["master_id", "value"])  # the first record holding it
     entries = entries.sort_values(["master_id", "value", *KEY])

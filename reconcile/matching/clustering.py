@@ -41,14 +41,14 @@ def cluster(
     members: dict[int, list[int]] = {}
     apart: dict[int, set[int]] = {}
     numbers: dict[int, set[str]] = {}
-    if nhs is not None:
-        for rid in np.flatnonzero(pd.notna(nhs)):
-            numbers[int(rid)] = {str(nhs[rid])}
     # Only a forbidden pair whose records both take part in some link could ever end up together.
     linked = np.zeros(n, dtype=bool)
     for frame in (links, forced):
         linked[frame["rid_l"].to_numpy(dtype=np.int64)] = True
         linked[frame["rid_r"].to_numpy(dtype=np.int64)] = True
+    if nhs is not None:  # every cluster root ever asked about is a linked record: only theirs are held
+        for rid in np.flatnonzero(pd.notna(nhs) & linked):
+            numbers[int(rid)] = {str(nhs[rid])}
     relevant = forbidden[
         linked[forbidden["rid_l"].to_numpy(dtype=np.int64)] & linked[forbidden["rid_r"].to_numpy(dtype=np.int64)]
     ]

@@ -36,11 +36,13 @@ class Relatives:
 
     edges: pd.DataFrame  # a, b: rids of two records one system holds as relatives
     family: np.ndarray  # per rid: its household, -1 where none
+    pair_keys: np.ndarray  # sorted and distinct: min(a, b) * records + max(a, b) of every edge
 
     @classmethod
     def of(cls, std: pd.DataFrame, links: pd.DataFrame | None) -> Relatives:
         edges = _link_rids(std, links)
-        return cls(edges, family_ids(len(std), edges))
+        a, b = edges["a"].to_numpy(dtype=np.int64), edges["b"].to_numpy(dtype=np.int64)
+        return cls(edges, family_ids(len(std), edges), np.unique(np.minimum(a, b) * len(std) + np.maximum(a, b)))
 
 
 def flag(
@@ -53,7 +55,7 @@ def flag(
     """One boolean column per constraint, aligned with `pairs`. `links`: relationship rows, or `Relatives`."""
     left, right = pairs["rid_l"].to_numpy(), pairs["rid_r"].to_numpy()
     relatives = links if isinstance(links, Relatives) else Relatives.of(std, links)
-    edges, family = relatives.edges, relatives.family
+    family = relatives.family
     same_family = (family[left] == family[right]) & (family[left] >= 0)
     forename = gammas["forename"].to_numpy()
     # Near: within twin_dob_days, or what the DOB comparison itself takes for a slip (one digit out, day and
@@ -78,7 +80,7 @@ def flag(
             "nhs_conflict": settings.nhs_conflict & (gammas["nhs"].to_numpy() == 0),
             "twin_guard": settings.twin_guard & near_dob & shared_home_or_name & different_forenames,
             "sex_conflict": settings.sex_conflict & (gammas["sex"].to_numpy() == 0) & ~nhs_equal,
-            "related": _directly_related(pairs, edges),
+            "related": _directly_related(left, right, relatives),
             # A "Baby" record has only a surname, a home and a due date: its sibling born weeks before or
             # after fits as well as the child it became, so its links are a person's decision.
             # Without a DOB on one side, Jamie Farnfield senior and junior at one address are the same record;
@@ -105,13 +107,18 @@ def family_ids(n: int, edges: pd.DataFrame) -> np.ndarray:
     return np.where(linked, labels, -1)
 
 
-def _directly_related(pairs: pd.DataFrame, edges: pd.DataFrame) -> np.ndarray:
-    """A person is not their own mother: a relationship row between two records keeps them apart."""
-    if edges.empty or pairs.empty:
-        return np.zeros(len(pairs), dtype=bool)
-    lo, hi = np.minimum(edges["a"], edges["b"]), np.maximum(edges["a"], edges["b"])
-    known = pd.MultiIndex.from_arrays([lo, hi])
-    return pd.MultiIndex.from_arrays([pairs["rid_l"], pairs["rid_r"]]).isin(known)
+def _directly_related(left: np.ndarray, right: np.ndarray, relatives: Relatives) -> np.ndarray:
+    """A person is not their own mother: a relationship row between two records keeps them apart.
+
+    Looked up as one integer per pair in the edges' sorted keys, made once: a MultiIndex of every edge, built
+    for each chunk of pairs, was half the time of scoring them at a million records.
+    """
+    known = relatives.pair_keys
+    if len(known) == 0 or len(left) == 0:
+        return np.zeros(len(left), dtype=bool)
+    keys = left.astype(np.int64) * len(relatives.family) + right.astype(np.int64)
+    at = np.minimum(np.searchsorted(known, keys), len(known) - 1)
+    return known[at] == keys
 
 
 def _link_rids(std: pd.DataFrame, links: pd.DataFrame | None) -> pd.DataFrame:

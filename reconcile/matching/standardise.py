@@ -155,16 +155,24 @@ def identifier(
         # 0000000000 ... 9999999999 pass the check digit, and legacy systems use them for "not known".
         return (None, True) if len(set(number)) == 1 else (number, False)
 
-    known: dict[object, tuple[str | None, bool]] = {}
+    # Judged once per distinct value, and the verdicts spread back by code (mapping tuples per row, then
+    # unpacking them per row, took longer than the judging).
+    codes, distinct = pd.factorize(values.to_numpy(dtype=object))
+    distinct = np.asarray(distinct, dtype=object)
+    numbers = np.full(len(distinct), None, dtype=object)
+    invalid = np.zeros(len(distinct), dtype=bool)
+    rest = np.ones(len(distinct), dtype=bool)
     if ten_digits:
-        distinct = np.asarray(pd.unique(values.dropna()), dtype=object)
-        plain, valid, numbers = ten_digit_verdicts(distinct)
-        verdicts = ((number, False) if ok else (None, True) for ok, number in zip(valid, numbers, strict=True))
-        known = dict(zip(distinct[plain], verdicts, strict=True))
-    judged = per_value(values, lambda raw: known[raw] if raw in known else judge(raw))
-    valid = judged.map(lambda j: j[0] if isinstance(j, tuple) else None).astype(object)
-    invalid = judged.map(lambda j: bool(j[1]) if isinstance(j, tuple) else False).to_numpy(dtype=bool)
-    return valid, invalid
+        plain, valid, compact = ten_digit_verdicts(distinct)
+        numbers[np.flatnonzero(plain)[valid]] = compact[valid]
+        invalid[plain] = ~valid
+        rest = ~plain
+    for i in np.flatnonzero(rest):
+        numbers[i], invalid[i] = judge(distinct[i])
+    present = codes >= 0
+    out, flags = np.full(len(values), None, dtype=object), np.zeros(len(values), dtype=bool)
+    out[present], flags[present] = numbers[codes[present]], invalid[codes[present]]
+    return pd.Series(out, index=values.index, dtype=object, name=values.name), flags
 
 
 def alt_identifier(raw: object) -> str | None:
