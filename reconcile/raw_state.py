@@ -56,20 +56,22 @@ class EntityState:
 
     def unchanged(self, keys: pd.Index, hashes: np.ndarray) -> np.ndarray:
         """Per row: loaded last time with the same raw values and no field set aside."""
-        return self._same("row_hash", keys, hashes)
+        return self._same("row_hash", self.keys.get_indexer(keys), hashes)
 
     def unchanged_stamp(self, keys: pd.Index, stamps: np.ndarray) -> np.ndarray:
         """Per row: loaded last time with the same stamp (not a missing one), no field set aside, and no other
         row holding its ID (a rejected duplicate may be the one kept tonight)."""
-        same = self._same("stamp", keys, stamps) & (stamps != MISSING)
-        position = self.keys.get_indexer(keys[same])
-        same[np.flatnonzero(same)] = ~self.rows["repeated"].to_numpy()[position]
-        return same
-
-    def _same(self, column: str, keys: pd.Index, values: np.ndarray) -> np.ndarray:
         position = self.keys.get_indexer(keys)
         found = position >= 0
-        same = np.zeros(len(keys), dtype=bool)
+        repeated = np.zeros(len(keys), dtype=bool)
+        repeated[found] = self.rows["repeated"].to_numpy()[position[found]]
+        return self._same("stamp", position, stamps) & (stamps != MISSING) & ~repeated
+
+    def _same(self, column: str, position: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Per row (at `position` in the stored rows, -1 if new): its stored `column` equals `values`, and no
+        field of it was set aside."""
+        found = position >= 0
+        same = np.zeros(len(position), dtype=bool)
         old = self.rows[column].to_numpy()[position[found]]
         set_aside = self.rows["set_aside"].to_numpy()[position[found]]
         same[found] = (old == values[found]) & ~set_aside
