@@ -10,6 +10,7 @@ region the re-matched masters can reach (reconcile/family_region.py), and only c
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -220,19 +221,19 @@ def person_keys(engine: sa.Engine) -> pd.DataFrame:
 
 def person_rows(engine: sa.Engine, records: pd.DataFrame) -> pd.DataFrame:
     """The whole person rows of these records (source_system, person_id), in key order, typed as a whole
-    read types them: timestamps as datetime64 even in a batch where all are missing. One system's IDs a few
-    hundred at a time, which every database looks up by the primary key (a list of (system, ID) pairs it may not)."""
+    read types them: timestamps as datetime64 even in a batch where all are missing. One system's IDs at a
+    time, which every database looks up by the primary key (a list of (system, ID) pairs it may not)."""
     table = CANONICAL["person"]
+    stamps = {c.name: "datetime64[ns]" for c in table.columns if isinstance(c.type, sa.DateTime)}
     with engine.connect() as conn:
         parts = [
-            pd.read_sql(sa.select(table).where(table.c.source_system == system, table.c.person_id.in_(chunk)), conn)
+            part.astype(stamps)
             for system, ids in records.groupby("source_system", sort=True)["person_id"]
-            for chunk in (ids.iloc[i : i + KEYS_PER_QUERY].tolist() for i in range(0, len(ids), KEYS_PER_QUERY))
+            for part in _parts_where_in(conn, table, "person_id", ids.tolist(), table.c.source_system == system)
         ]
     if not parts:
         return pd.DataFrame(columns=[c.name for c in table.columns])
-    stamps = [c.name for c in table.columns if isinstance(c.type, sa.DateTime)]
-    rows = pd.concat([part.astype({name: "datetime64[ns]" for name in stamps}) for part in parts], ignore_index=True)
+    rows = pd.concat(parts, ignore_index=True)
     return rows.iloc[key_order(rows)].reset_index(drop=True)
 
 
@@ -242,14 +243,20 @@ def _read(engine: sa.Engine, table: sa.Table, columns: list[str]) -> pd.DataFram
 
 
 def _read_where_in(engine: sa.Engine, table: sa.Table, column: str, values: list[str]) -> pd.DataFrame:
-    """The rows of `table` whose `column` holds one of `values`, a few hundred values per query."""
-    step = KEYS_PER_QUERY
+    """The rows of `table` whose `column` holds one of `values`."""
     with engine.connect() as conn:
-        parts = [
-            pd.read_sql(sa.select(table).where(table.c[column].in_(values[i : i + step])), conn)
-            for i in range(0, len(values), step)
-        ]
+        parts = list(_parts_where_in(conn, table, column, values))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[c.name for c in table.columns])
+
+
+def _parts_where_in(
+    conn: sa.Connection, table: sa.Table, column: str, values: list, also: sa.ColumnElement[bool] | None = None
+) -> Iterator[pd.DataFrame]:
+    """The rows of `table` whose `column` holds one of `values` (and that meet `also`), a few hundred
+    values per query."""
+    for i in range(0, len(values), KEYS_PER_QUERY):
+        query = sa.select(table).where(table.c[column].in_(values[i : i + KEYS_PER_QUERY]))
+        yield pd.read_sql(query if also is None else query.where(also), conn)
 
 
 def _pairs_redone(old_pairs: pd.DataFrame, changed: pd.Index, redone: pd.Index) -> pd.DataFrame:
