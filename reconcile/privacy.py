@@ -53,6 +53,26 @@ def mask_pii(frame: pd.DataFrame, suffixes: tuple[str, ...] = ("",)) -> pd.DataF
     return out
 
 
+# Raw fields a masked rejected row may still show: IDs, codes and event dates, which say where the row is and
+# why it was refused. Free text (a worker's name, an outcome note) and fields outside the model are hidden.
+_SHOWN_TYPES = ("id", "code", "date", "datetime")
+
+
+def mask_raw_rows(raw: pd.DataFrame, entity: str) -> pd.DataFrame:
+    """Rejected rows of one entity as `--mask-pii` may show them: the person fields cut down as `mask_pii`
+    cuts them, and every other field hidden unless it is an ID, a code or a date of the entity's model."""
+    from reconcile.model import ENTITIES
+
+    model = ENTITIES.get(entity)
+    handled = {*_INITIALS, *_YEARS, "postcode", *_HIDDEN}
+    out = mask_pii(raw)
+    for name in out.columns:
+        known = model is not None and name in model.column_names
+        if name not in handled and not (known and model.column(name).type in _SHOWN_TYPES):
+            out[name] = None
+    return out
+
+
 def _masked(base: str, values: pd.Series) -> pd.Series:
     from reconcile.matching.standardise import postcode_parts
 

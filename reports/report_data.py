@@ -25,7 +25,7 @@ from reconcile.masters.linkage import Linkage, linkage
 from reconcile.match import rules_path
 from reconcile.matching import load_rules
 from reconcile.matching.rules import Thresholds
-from reconcile.privacy import mask_pii
+from reconcile.privacy import mask_pii, mask_raw_rows
 from reconcile.store import (
     LOAD_SUMMARY,
     MASTER_CONFLICT,
@@ -263,10 +263,13 @@ def _raw_rows(mask: bool) -> Callable[[pd.DataFrame], pd.DataFrame]:
     def transform(chunk: pd.DataFrame) -> pd.DataFrame:
         if not mask or chunk.empty:
             return chunk
-        raw = pd.DataFrame([_as_dict(text) for text in chunk["raw_row"]], index=chunk.index)
-        masked = mask_pii(raw).astype(object)
-        masked = masked.where(masked.notna(), None)
-        return chunk.assign(raw_row=[json.dumps(row, default=str) for row in masked.to_dict("records")])
+        rows = pd.Series(None, index=chunk.index, dtype=object)
+        for entity, part in chunk.groupby("entity", sort=False):
+            raw = pd.DataFrame([_as_dict(text) for text in part["raw_row"]], index=part.index)
+            masked = mask_raw_rows(raw, str(entity)).astype(object)
+            masked = masked.where(masked.notna(), None)
+            rows[part.index] = [json.dumps(row, default=str) for row in masked.to_dict("records")]
+        return chunk.assign(raw_row=rows)
 
     return transform
 

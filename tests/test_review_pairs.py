@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import sqlalchemy as sa
 from hypothesis import given
@@ -9,6 +11,7 @@ from hypothesis import strategies as st
 
 from reconcile.matching.comparisons import COMPARISONS
 from reconcile.privacy import mask_pii
+from reports.report_data import _raw_rows
 from reports.review_pairs import review_pairs, top_reasons
 
 
@@ -64,3 +67,22 @@ def test_masked_names_never_hold_more_than_initials(names):
     for value in masked["forename"].dropna():
         assert all(len(part) == 2 and part.endswith(".") for part in value.split())
     assert masked["dob"].dropna().str.fullmatch(r"\d{1,4}").all()
+
+
+def test_a_masked_rejected_row_shows_its_ids_codes_and_dates_and_hides_free_text():
+    chunk = pd.DataFrame(
+        {
+            "entity": ["involvement", "person"],
+            "raw_row": [
+                json.dumps({"involvement_id": "A7", "person_id": "P1", "worker": "Jo Bloggs", "team": "MASH",
+                            "start_date": "2025-01-02", "notes": "visited at home"}),
+                json.dumps({"person_id": "P1", "forename": "Amy", "dob": "2015-03-02", "sex": "F",
+                            "unknown_field": "Amy's school"}),
+            ],
+        }
+    )  # fmt: skip
+    rows = [json.loads(text) for text in _raw_rows(True)(chunk)["raw_row"]]
+    assert rows[0] == {"involvement_id": "A7", "person_id": "P1", "worker": None, "team": None,
+                       "start_date": "2025-01-02", "notes": None}  # fmt: skip
+    assert rows[1] == {"person_id": "P1", "forename": "A.", "dob": "2015", "sex": "F", "unknown_field": None}
+    assert _raw_rows(False)(chunk).equals(chunk)  # unmasked reports show the row as the source held it
