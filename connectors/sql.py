@@ -9,7 +9,7 @@ import pandas as pd
 from sqlalchemy import column, select, table, text
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import ColumnElement, FromClause, Select
 
 from connectors.base import canonical_columns, frame
 from connectors.guard import ensure_select
@@ -44,20 +44,25 @@ class SqlConnector:
         yield from self.stream(entity, self.statement(entity, spec))
 
     def narrow(self, entity: str, spec: EntitySpec, names: list[str]) -> Iterator[pd.DataFrame] | None:
-        """Only these canonical columns, for an entity read from a table whose config maps each of them
-        (None otherwise: a query or `select *` cannot be narrowed safely)."""
-        if spec.query or not spec.table or not all(n in spec.columns for n in names):
+        """Only these canonical columns: from the table whose config maps each of them, or from the rows of the
+        entity's query, which must return them (the caller falls back to a whole read if it does not). None for
+        `select *` of a table, which cannot be narrowed safely."""
+        found = self._keyed_source(entity, spec, names)
+        if found is None:
             return None
-        source = table(spec.table, schema=self.spec.schema_)
-        return self.stream(entity, select(*(column(spec.columns[n]).label(n) for n in names)).select_from(source))
+        source, columns = found
+        return self.stream(entity, select(*(columns[n].label(n) for n in names)).select_from(source))
 
     def read_where(self, entity: str, spec: EntitySpec, key: str, values: list[object]) -> Iterator[pd.DataFrame]:
         """The whole rows whose `key` (a canonical column `narrow` could read) is exactly one of `values` (None
         matches a missing key), a few hundred values per query on one connection. Rows a case- or
         pad-insensitive collation also returns ('a1' for 'A1', 'X ' for 'X') are left out: they were not asked for."""
-        statement = self.statement(entity, spec)
+        found = self._keyed_source(entity, spec, [key])
+        assert found is not None
+        source, columns = found
+        statement = self.statement(entity, spec) if not spec.query else select(text("*")).select_from(source)
         assert not isinstance(statement, str)
-        source_key = column(spec.columns[key])
+        source_key = columns[key]
         given = [v for v in values if v is not None]
         batches = [statement.where(source_key.is_(None))] if len(given) < len(values) else []
         asked = [[None]] if batches else []
@@ -69,6 +74,23 @@ class SqlConnector:
                 for chunk in self.stream(entity, batch, conn):
                     exact = chunk[key].isna() if wanted == [None] else chunk[key].isin(pd.Series(wanted, dtype=object))
                     yield chunk[exact.to_numpy()].reset_index(drop=True)
+
+    def _keyed_source(
+        self, entity: str, spec: EntitySpec, names: list[str]
+    ) -> tuple[FromClause, dict[str, ColumnElement]] | None:
+        """What keyed reads select from, and each canonical name's column there: the mapped table, or the
+        entity's query as a subquery whose output columns carry the canonical names."""
+        if spec.query:
+            self.statement(entity, spec)  # the query's own checks first
+            body = spec.query.rstrip()
+            while body.endswith(";"):
+                body = body[:-1].rstrip()
+            # The newline ends a trailing `--` comment before the subquery's closing bracket.
+            query = text(body + "\n").columns(*(column(n) for n in names)).subquery("keyed")
+            return query, {n: query.c[n] for n in names}
+        if not spec.table or not all(n in spec.columns for n in names):
+            return None
+        return table(spec.table, schema=self.spec.schema_), {n: column(spec.columns[n]) for n in names}
 
     def stream(self, entity: str, statement: Select | str, conn: Connection | None = None) -> Iterator[pd.DataFrame]:
         """Server-side cursor where the driver has one, so memory stays at one chunk. On `conn` if given."""

@@ -1,7 +1,8 @@
 """A night reads in full only the rows whose `modified_at` moved; the rest it takes by key and stamp alone.
 
-Where a source entity is read from a table and its config maps both its key and `modified_at`, a night
-first reads just those two columns. A row whose key and raw stamp are as the last load saw them, and none of
+Where a source entity's config maps its key and `modified_at` (a table's `columns`), or its query returns
+both, a night first reads just those two columns (from the query as a subquery; a query that cannot be one
+on this database is read whole). A row whose key and raw stamp are as the last load saw them, and none of
 whose fields was set aside then, is loaded as it was without reading the rest of it. Every other row (new,
 stamp moved or missing, set aside, no usable key) is read whole by its key and goes through the usual
 screening and row hashing, so the hash still decides what is canonicalised again. Deleted rows are the keys
@@ -21,6 +22,7 @@ run; the README says so.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -29,11 +31,13 @@ import pandas as pd
 from connectors.base import Connector, KeyedReads
 from reconcile.canonicalise import source_ids
 from reconcile.config import EntitySpec
+from reconcile.errors import SourceError
 from reconcile.model import Entity
 from reconcile.raw_state import EntityState, stamps
 
 MAX_READ_SHARE = 0.2  # beyond this share of rows to read whole, one plain scan is cheaper than keyed queries
 STAMP = "modified_at"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,13 @@ def plan(connector: Connector, entity: Entity, spec: EntitySpec, previous: Entit
     chunks = connector.narrow(entity.name, spec, [key, STAMP])
     if chunks is None:
         return None
-    seen = pd.concat(list(chunks), ignore_index=True)
+    try:
+        seen = pd.concat(list(chunks), ignore_index=True)
+    except SourceError:
+        if not spec.query:
+            raise
+        log.info("%s: its query could not be read by key and stamp; read whole", entity.name)
+        return None  # a query that cannot stand as a subquery here; a failing source fails the whole read too
     if seen.empty:
         return None
     ids = source_ids(seen, entity)

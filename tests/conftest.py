@@ -109,6 +109,17 @@ def chromium(tmp_path_factory) -> Iterator[Any]:
 
 
 @pytest.fixture
+def stamped_plans(monkeypatch) -> list:
+    """What each `stamped_read.plan` of the test returned (None: that entity was read whole)."""
+    from reconcile import stamped_read
+
+    planned: list = []
+    plan = stamped_read.plan
+    monkeypatch.setattr(stamped_read, "plan", lambda *args: planned.append(plan(*args)) or planned[-1])
+    return planned
+
+
+@pytest.fixture
 def unique() -> str:
     """A name no other test run uses, for tables and schemas on the shared servers."""
     return "t" + uuid.uuid4().hex[:10]
