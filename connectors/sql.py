@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -9,7 +10,7 @@ import pandas as pd
 from sqlalchemy import column, select, table, text
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.sql import ColumnElement, FromClause, Select
+from sqlalchemy.sql import ColumnElement, FromClause, Select, TextClause
 
 from connectors.base import canonical_columns, frame
 from connectors.guard import ensure_select
@@ -86,7 +87,7 @@ class SqlConnector:
             while body.endswith(";"):
                 body = body[:-1].rstrip()
             # The newline ends a trailing `--` comment before the subquery's closing bracket.
-            query = text(body + "\n").columns(*(column(n) for n in names)).subquery("keyed")
+            query = _query_text(body + "\n").columns(*(column(n) for n in names)).subquery("keyed")
             return query, {n: query.c[n] for n in names}
         if not spec.table or not all(n in spec.columns for n in names):
             return None
@@ -101,7 +102,7 @@ class SqlConnector:
         size = self.spec.chunk_size
         step = "query"
         try:
-            executable = text(statement) if isinstance(statement, str) else statement
+            executable = _query_text(statement) if isinstance(statement, str) else statement
             result = conn.execution_options(stream_results=True, max_row_buffer=size).execute(executable)
             columns = canonical_columns(self._where(entity), entity, list(result.keys()))
             step = "read"
@@ -128,6 +129,15 @@ class SqlConnector:
 
     def _where(self, entity: str) -> str:
         return f"sources.{self.name}.entities.{entity}"
+
+
+def _query_text(query: str) -> TextClause:
+    """A configured query as SQLAlchemy text in which `:name` is literal ('at :noon' in a string): it binds
+    no parameters, and text() would otherwise take each as one."""
+    return text(_BIND.sub(r"\\:", query))
+
+
+_BIND = re.compile(r"(?<![:\w\\]):(?=\w)")  # what text() reads as the start of a bind parameter
 
 
 def _describe(exc: DBAPIError, step: str) -> str:

@@ -128,6 +128,13 @@ def test_a_query_returning_columns_outside_the_model_is_a_config_error(tmp_path,
     assert "sources.lcs.entities.person: returns columns outside the canonical person model: first_name" in message
 
 
+def test_a_colon_in_a_query_is_sql_not_a_parameter(tmp_path, legacy):
+    query = "SELECT PERSON_ID AS person_id, SURNAME || ' at :noon' AS surname FROM LCS_PERSON WHERE '1' = '1'"
+    config, _ = _load(tmp_path, {"person": {"query": query}})
+    surnames = table_rows(config.target_url(), "SELECT surname FROM person")
+    assert surnames and all(s.endswith(" at :noon") for (s,) in surnames if s)
+
+
 def test_a_query_that_writes_is_refused_before_it_reaches_the_source(tmp_path, legacy):
     entities = {"person": {"query": "DELETE FROM LCS_PERSON"}}
     with pytest.raises(ConfigError, match="is a DELETE, not a SELECT"):
