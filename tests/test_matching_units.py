@@ -603,3 +603,70 @@ def test_record_rids_finds_each_record_by_system_and_id(records, wanted):
     rid_of = {record: rid for rid, record in enumerate(records)}
     expected = [float(rid_of[w]) if w in rid_of else np.nan for w in wanted]
     np.testing.assert_array_equal(found, np.array(expected, dtype="float64"))
+
+
+def test_twins_whose_names_the_nickname_tables_call_one_name_are_twins_unless_an_identifier_is_shared():
+    nhs = {"nhs_number": "9434765919"}
+    assert _twin_guard(
+        ({**HOME, "forename": "Amelia", "sex": "F"}, {**HOME, "forename": "Emily", "sex": "F"}),
+        ({**HOME, "forename": "Jack"}, {**HOME, "forename": "John"}),
+        ({**HOME, "forename": "Tom"}, {**HOME, "forename": "Thomas"}),
+        ({**HOME, "forename": "Tom", **nhs}, {**HOME, "forename": "Thomas", **nhs}),
+        ({**HOME, "forename": "Thomas"}, {**HOME, "forename": "Thomas"}),
+    ) == [True, True, True, False, False]
+
+
+def test_a_short_form_that_fits_both_twins_is_linked_to_neither():
+    records = people(
+        {**HOME, "forename": "Edward"},
+        {**HOME, "forename": "Theodore"},
+        {**HOME, "forename": "Ted", "source_system": "b"},
+        {**HOME, "forename": "Tom", "source_system": "b", "nhs_number": "9434765919"},
+        {**HOME, "forename": "Thomas", "nhs_number": "9434765919"},
+    )
+    result = match_people(with_crowd(records))
+    pairs = result.pairs.set_index(["person_id_l", "person_id_r"])
+    assert pairs.loc[("0", "2"), "decision"] == pairs.loc[("1", "2"), "decision"] == "review"
+    clusters = result.clusters.set_index("person_id")["cluster"]
+    assert len(set(clusters[["0", "1", "2"]])) == 3
+    assert clusters["3"] == clusters["4"]  # a shared valid NHS number still settles Tom and Thomas
+
+
+def test_a_brothers_nhs_number_keyed_on_a_record_does_not_merge_the_brothers(synthetic_run):
+    """Among the synthetic people, with the model fitted on them (one where a shared NHS number counts)."""
+    import sqlalchemy as sa
+
+    from reconcile.matching.stored_model import model_from_json
+    from reconcile.store import CANONICAL, MATCH_MODEL, read_table
+
+    engine = sa.create_engine(synthetic_run[1].target_url())
+    try:
+        persons = read_table(engine, CANONICAL["person"])
+        with engine.connect() as conn:
+            model = model_from_json(conn.execute(sa.select(MATCH_MODEL.c.model)).scalars().all()[-1])
+    finally:
+        engine.dispose()
+    home = {"surname": "Brennan", "middle_names": "James", "postcode": "SX8 0HN", "address": "4 Quarry Row", "sex": "M",
+            "source_system": "x"}  # fmt: skip
+    liam = {**home, "person_id": "liam", "forename": "Liam", "dob": "2012-06-01", "nhs_number": "9434765919"}
+    tyler = {**home, "person_id": "tyler", "forename": "Tyler", "dob": "2014-09-20", "nhs_number": "4010232137"}
+    keyed = {**tyler, "person_id": "tyler-keyed", "nhs_number": liam["nhs_number"], "source_system": "y"}
+    added = pd.DataFrame([liam, tyler, keyed]).astype({"dob": "datetime64[ns]"})
+    result = match_people(pd.concat([persons, added], ignore_index=True), rules=RULES, model=model)
+    pair = result.pairs.set_index(["person_id_l", "person_id_r"]).loc[("liam", "tyler-keyed")]
+    assert pair["match_probability"] >= RULES.thresholds.match  # the score alone would link them (brothers
+    assert bool(pair["identity_guard"]) and pair["decision"] == "review"  # who share a middle name, as here)
+    clusters = result.clusters.set_index("person_id")["cluster"]
+    assert len(set(clusters[["liam", "tyler", "tyler-keyed"]])) == 3
+
+
+def test_the_identity_guard_stands_aside_where_a_forename_or_dob_agrees():
+    from reconcile.matching.constraints import flag
+
+    liam = {"surname": "Brennan", "forename": "Liam", "dob": "2012-06-01", "nhs_number": "9434765919"}
+    std = standardise(
+        people(liam, {**liam, "forename": "William", "dob": "2012-06-11"}, liam, {**liam, "dob": "2016-01-30"})
+    )
+    pairs = pd.DataFrame({"rid_l": [0, 2], "rid_r": [1, 3]})
+    flags = flag(std, pairs, compare(std, pairs, RULES.comparisons), RULES.constraints, pd.DataFrame())
+    assert flags["identity_guard"].tolist() == [False, False]

@@ -17,8 +17,9 @@ from reconcile.matching.comparisons import LEVELS, MISSING
 from reconcile.matching.rules import Constraints
 from reconcile.matching.standardise import record_rids
 
-FLAGS = ("nhs_conflict", "twin_guard", "sex_conflict", "related", "placeholder", "namesake_guard")
+FLAGS = ("nhs_conflict", "twin_guard", "sex_conflict", "related", "placeholder", "namesake_guard", "identity_guard")
 DOB_DIFFERENT = LEVELS["dob"].index("different")
+FORENAME_EXACT = LEVELS["forename"].index("exact")
 DOB_SLIP = LEVELS["dob"].index("one digit or a day off")  # this level and above: the same date, or a slip of it
 REASONS = {
     "nhs_conflict": "both NHS numbers are valid and they differ",
@@ -27,6 +28,7 @@ REASONS = {
     "related": "one system records these two as relatives of each other",
     "placeholder": "an unborn or unnamed placeholder: a person confirms which child, if any, it became",
     "namesake_guard": "same home, and no DOB on one record or wholly different DOBs: a parent and child of one name",
+    "identity_guard": "forenames and DOBs both wholly differ: only what else agrees (a sibling's number?) joins them",
 }
 
 
@@ -68,10 +70,11 @@ def flag(
     # A valid NHS number or UPN names one person, and twins never share one; alt_id (no check digit, and a
     # misconfigured family reference would look the same) exempts nothing.
     person_id_equal = nhs_equal | (gammas["upn"].to_numpy() == 1)
-    # Different forenames: not equal and not the same name. Twins are given names as close as Amelia and
-    # Amelie, so even a near-typo counts, unless the two share a valid person identifier.
-    # A missing forename cannot tell one twin from the other either: the record fits both equally well.
-    unsure = (forename == MISSING) | (forename == 1) | (forename == 2)
+    # Different forenames: not equal. Twins are given names as close as Amelia and Amelie, so even a
+    # near-typo counts, unless the two share a valid person identifier. So does "the same name": the
+    # nickname tables join full names twins are given (Amelia and Emily, Jack and John), and a short form
+    # fits twins Edward and Theodore alike (Ted). A missing forename fits either twin equally well too.
+    unsure = (forename == MISSING) | ((forename >= 1) & (forename < FORENAME_EXACT))
     # Ella-Rose and Ella-Mae share a first forename; the rest of their forenames tells the twins apart.
     middle_differs = gammas["middle_names"].to_numpy() == 0
     different_forenames = (forename == 0) | ((unsure | middle_differs) & ~person_id_equal)
@@ -89,6 +92,9 @@ def flag(
             & np.isin(gammas["dob"].to_numpy(), (MISSING, DOB_DIFFERENT))
             & (gammas["address"].to_numpy() >= 3)
             & ~person_id_equal,
+            # Liam's NHS number keyed on his brother Tyler's record in the other system: the number, the
+            # surname and the home agree, and outweigh a forename and a DOB that share nothing.
+            "identity_guard": settings.identity_guard & (forename == 0) & (gammas["dob"].to_numpy() == DOB_DIFFERENT),
             "placeholder": settings.placeholder_review
             & (std["placeholder"].to_numpy()[left] | std["placeholder"].to_numpy()[right]),
         }

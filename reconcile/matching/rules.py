@@ -95,6 +95,7 @@ class Constraints(_Strict):
     sex_conflict: bool
     placeholder_review: bool
     namesake_guard: bool
+    identity_guard: bool
 
 
 class Survivorship(_Strict):
