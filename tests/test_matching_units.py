@@ -52,8 +52,12 @@ def test_normalise_folds_accents_and_splits_double_barrelled_names():
         ("unborn", True),
         ("baby boy", True),
         ("twin 1", True),
+        *((normalise(word), True) for word in ("Unknown", "Not Known", "NK", "TBC", "Babygirl", "Girl", "B/B", "Male")),
         ("babette", False),
         ("amelia", False),
+        ("boy george", False),
+        ("tobias", False),
+        ("unity", False),
     ],
 )
 def test_placeholders_are_recognised(name, expected):

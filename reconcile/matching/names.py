@@ -14,8 +14,13 @@ from anyascii import anyascii
 _NOT_LETTERS = re.compile(r"[^a-z ]+")
 _NOT_ALNUM = re.compile(r"[^a-z0-9 ]+")
 _SPACES = re.compile(r"\s+")
-# Forenames given to a child before it has one. "Baby of Sarah" is a placeholder, so is "Unborn".
-PLACEHOLDER_WORDS = frozenset({"baby", "unborn", "infant", "newborn", "unnamed", "babyof", "bb", "child", "twin"})
+# Forenames given to a child before it has one. "Baby of Sarah" is a placeholder, so is "Unborn"; so are the
+# words systems are given when a name is not known ("Unknown", "TBC", "Girl", "Babygirl").
+PLACEHOLDER_WORDS = frozenset(
+    {"baby", "unborn", "infant", "newborn", "unnamed", "babyof", "bb", "child", "twin", "babygirl", "babyboy",
+     "girl", "boy", "male", "female", "unknown", "unk", "nk", "tbc", "tba", "tbd", "xxx"}
+)  # fmt: skip
+_PLACEHOLDER_PHRASES = frozenset({"not known", "no name", "not named", "not stated", "b b", "b g"})
 _PLACEHOLDER_TAIL = frozenset({"of", "boy", "girl", "baby", "child", "one", "two", "a", "b", "i", "ii", "1", "2"})
 # Titles and particles that are not part of a name; "bin", "van" etc. are kept, they are part of it.
 _TITLES = frozenset({"mr", "mrs", "ms", "miss", "mstr", "master", "dr"})
@@ -38,6 +43,8 @@ def is_placeholder(forename: str | None) -> bool:
     """'Baby', 'Unborn', 'Baby of Sarah', 'Baby Boy': a name for a child who has none yet."""
     if not forename:
         return False
+    if forename in _PLACEHOLDER_PHRASES:
+        return True
     tokens = forename.split(" ")
     if tokens[0] not in PLACEHOLDER_WORDS:
         return False
