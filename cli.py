@@ -242,7 +242,7 @@ def review_export(config_path: Path, fmt: str, out: Path | None, mask_pii: bool)
 @click.option(
     "--replace",
     is_flag=True,
-    help="Let this file lift NOT_MATCH decisions that another file stored (refused without it).",
+    help="Let this file lift NOT_MATCH decisions in force (refused without it).",
 )
 def review_import(file: Path, config_path: Path, reviewer: str | None, replace: bool) -> None:
     """Check a filled-in review file and store its decisions.
@@ -255,8 +255,9 @@ def review_import(file: Path, config_path: Path, reviewer: str | None, replace: 
     nothing is stored. Valid decisions are appended to review_decision with the
     reviewer, the time and the file name; run `reconcile match` to apply them.
 
-    A NOT_MATCH stored from another file is only lifted (by MATCH or UNSURE)
-    with --replace, so re-importing an older file never undoes it.
+    A NOT_MATCH in force is only lifted (by MATCH or UNSURE) with --replace,
+    so re-importing an older file never undoes it, whatever the files are
+    called.
     """
     from reconcile.config import load_config
     from reports.review_import import import_review

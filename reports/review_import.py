@@ -41,8 +41,9 @@ def import_review(
 ) -> ImportSummary:
     """Validate `path` against the review queue and store its decisions in review_decision.
 
-    `replace`: let this file lift a NOT_MATCH that another file stored. Without it such a row is an
-    error, so re-importing an old file can never undo a later NOT_MATCH (a false merge)."""
+    `replace`: let this file lift a NOT_MATCH in force. Without it such a row is an error, so
+    re-importing an old file can never undo a later NOT_MATCH (a false merge). Files are not told apart
+    by name: every export is called review_queue.xlsx until someone renames it."""
     rows = read_review_file(path)
     missing = [c for c in REQUIRED if c not in rows.columns]
     if missing:
@@ -55,7 +56,7 @@ def import_review(
             rows[optional] = ""
     known = _known_pairs(engine)
     latest = latest_decisions(engine)
-    kept_apart = set() if replace or latest.empty else _kept_apart(latest, path.name)
+    kept_apart = set() if replace or latest.empty else _kept_apart(latest)
     decided, skipped, errors = _decided_rows(rows, known, (reviewer or "").strip(), kept_apart)
     if errors:
         shown = errors[:SHOWN_ERRORS] + (
@@ -81,10 +82,9 @@ def _known_pairs(engine: sa.Engine) -> pd.DataFrame:
     return queue.drop_duplicates("review_id").set_index("review_id")
 
 
-def _kept_apart(latest: pd.DataFrame, file: str) -> set[str]:
-    """Pairs whose decision in force is a NOT_MATCH stored from another file."""
-    held = latest[(latest["decision"] == "NOT_MATCH") & (latest["file"] != file)]
-    return set(held["review_id"])
+def _kept_apart(latest: pd.DataFrame) -> set[str]:
+    """Pairs whose decision in force is a NOT_MATCH."""
+    return set(latest.loc[latest["decision"] == "NOT_MATCH", "review_id"])
 
 
 def _decided_rows(
@@ -104,8 +104,8 @@ def _decided_rows(
         problems = _row_problems(row, known, reviewer, seen)
         if row["review_id"] in kept_apart and _code(row["decision"]) != "NOT_MATCH":
             problems.append(
-                "another file has since decided NOT_MATCH for this pair; this row would lift it. Fix: leave the "
-                "decision empty, or import with --replace if the pair really is one person"
+                "a NOT_MATCH stored by an earlier import is in force for this pair; this row would lift it. Fix: "
+                "leave the decision empty, or import with --replace if the pair really is one person"
             )
         errors += [f"row {number}: {problem}" for problem in problems]
         seen.setdefault(row["review_id"], number)

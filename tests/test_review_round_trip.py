@@ -296,7 +296,7 @@ def test_re_importing_an_older_file_cannot_undo_a_later_not_match(reviewed, tmp_
     again = CliRunner().invoke(
         cli, ["review", "import", str(monday), "--config", str(config.path), "--reviewer", "B. Reviewer"]
     )
-    assert again.exit_code == 3 and "another file has since decided NOT_MATCH" in again.output
+    assert again.exit_code == 3 and "a NOT_MATCH stored by an earlier import is in force" in again.output
     assert table_rows(config.target_url(), "SELECT COUNT(*) FROM review_decision") == stored
     match(config)
     after = _masters(config)
@@ -306,6 +306,24 @@ def test_re_importing_an_older_file_cannot_undo_a_later_not_match(reviewed, tmp_
         "review", "import", str(monday), "--config", str(config.path), "--reviewer", "B. Reviewer", "--replace"
     )
     assert "1 MATCH" in forced
+
+
+def test_an_older_file_with_the_same_name_cannot_undo_a_later_not_match(reviewed, tmp_path):
+    """Exports share one name until someone renames them: Monday's review_queue.csv, Tuesday's too."""
+    config, chosen, before_queue = _reviewed_copy(reviewed, tmp_path)
+    a, b = _pair(before_queue, chosen["MATCH"])
+    (tmp_path / "monday").mkdir()
+    (tmp_path / "tuesday").mkdir()
+    monday = _decision_csv(tmp_path / "monday" / "review_queue.csv", chosen["MATCH"], a, b, "MATCH")
+    tuesday = _decision_csv(tmp_path / "tuesday" / "review_queue.csv", chosen["MATCH"], a, b, "NOT_MATCH")
+    for file in (monday, tuesday):
+        _invoke("review", "import", str(file), "--config", str(config.path), "--reviewer", "C. Lead")
+
+    again = CliRunner().invoke(cli, ["review", "import", str(monday), "--config", str(config.path), "--reviewer", "B"])
+    assert again.exit_code == 3 and "a NOT_MATCH stored by an earlier import is in force" in again.output
+    match(config)
+    after = _masters(config)
+    assert after[a] != after[b], "the NOT_MATCH still holds"
 
 
 def test_text_from_a_legacy_system_is_never_a_live_formula_in_an_export(fresh):
