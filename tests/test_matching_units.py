@@ -429,6 +429,15 @@ def test_no_chain_joins_two_valid_nhs_numbers_even_through_records_never_compare
     assert result.refused.tolist() == [False, True]
 
 
+def test_reviewers_join_two_nhs_numbers_only_where_they_saw_both():
+    nothing = pd.DataFrame({"rid_l": [], "rid_r": [], "match_weight": []})
+    nhs = np.array(["9434765919", None, "4010232137", "4010232137"], dtype=object)
+    chain = cluster(4, nothing, nothing, pd.DataFrame({"rid_l": [0, 1], "rid_r": [1, 2]}), nhs=nhs)
+    assert chain.labels.tolist() == [0, 0, 2, 3] and chain.forced_refused.tolist() == [False, True]
+    seen = cluster(4, nothing, nothing, pd.DataFrame({"rid_l": [0, 2], "rid_r": [2, 3]}), nhs=nhs)
+    assert seen.labels.tolist() == [0, 1, 0, 0] and seen.forced_refused.tolist() == [False, False]
+
+
 def test_a_placeholder_is_linked_by_a_person_not_automatically():
     home = {"surname": "Cook", "postcode": "SX11 3XE", "address": "4 Elm Road"}
     frame = with_crowd(

@@ -80,14 +80,26 @@ def cluster(
         against = apart.get(big, set())
         return bool(against) and any(m in against for m in members.get(small, [small]))
 
-    # A reviewer's MATCH may join two NHS numbers (that is the reviewer's call), but never a pair that is
-    # forbidden on its own account: two MATCHes A-B and B-C do not join twins A and C.
+    def unseen_numbers(ra: int, rb: int, a: int, b: int) -> bool:
+        """Joining would put together NHS numbers that the pair a reviewer matched does not itself hold (one
+        cluster holding no number the other lacks brings nothing new together)."""
+        held_a, held_b = numbers.get(ra, set()), numbers.get(rb, set())
+        if held_a <= held_b or held_b <= held_a:
+            return False
+        return not held_a | held_b <= numbers_of(a) | numbers_of(b)
+
+    def numbers_of(rid: int) -> set[str]:
+        return {str(nhs[rid])} if nhs is not None and pd.notna(nhs[rid]) else set()
+
+    # A reviewer's MATCH may join two NHS numbers (that is the reviewer's call, on the two they saw), but
+    # never a pair that is forbidden on its own account: two MATCHes A-B and B-C do not join twins A and C,
+    # nor A's and C's NHS numbers, which no reviewer saw side by side.
     forced_refused = np.zeros(len(forced), dtype=bool)
     for i, (a, b) in enumerate(zip(forced["rid_l"].to_numpy(), forced["rid_r"].to_numpy(), strict=True)):
         ra, rb = find(int(a)), find(int(b))
         if ra == rb:
             continue
-        if conflict(ra, rb, by_number=False):
+        if conflict(ra, rb, by_number=False) or unseen_numbers(ra, rb, int(a), int(b)):
             forced_refused[i] = True
             continue
         union(ra, rb)
