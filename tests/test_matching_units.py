@@ -626,7 +626,8 @@ def test_twins_whose_names_the_nickname_tables_call_one_name_are_twins_unless_an
         ({**HOME, "forename": "Tom"}, {**HOME, "forename": "Thomas"}),
         ({**HOME, "forename": "Tom", **nhs}, {**HOME, "forename": "Thomas", **nhs}),
         ({**HOME, "forename": "Thomas"}, {**HOME, "forename": "Thomas"}),
-    ) == [True, True, True, False, False]
+        ({**HOME, "forename": "Mohammed"}, {**HOME, "forename": "Muhammad"}),  # two spellings of one name
+    ) == [True, True, True, False, False, False]
 
 
 def test_a_short_form_that_fits_both_twins_is_linked_to_neither():

@@ -14,12 +14,14 @@ import pandas as pd
 
 from reconcile.matching.clustering import components
 from reconcile.matching.comparisons import LEVELS, MISSING
+from reconcile.matching.names import name_variants
 from reconcile.matching.rules import Constraints
 from reconcile.matching.standardise import record_rids
 
 FLAGS = ("nhs_conflict", "twin_guard", "sex_conflict", "related", "placeholder", "namesake_guard", "identity_guard")
 DOB_DIFFERENT = LEVELS["dob"].index("different")
 FORENAME_EXACT = LEVELS["forename"].index("exact")
+FORENAME_SAME = LEVELS["forename"].index("same name (nickname or spelling)")
 DOB_SLIP = LEVELS["dob"].index("one digit or a day off")  # this level and above: the same date, or a slip of it
 REASONS = {
     "nhs_conflict": "both NHS numbers are valid and they differ",
@@ -73,8 +75,10 @@ def flag(
     # Different forenames: not equal. Twins are given names as close as Amelia and Amelie, so even a
     # near-typo counts, unless the two share a valid person identifier. So does "the same name": the
     # nickname tables join full names twins are given (Amelia and Emily, Jack and John), and a short form
-    # fits twins Edward and Theodore alike (Ted). A missing forename fits either twin equally well too.
-    unsure = (forename == MISSING) | ((forename >= 1) & (forename < FORENAME_EXACT))
+    # fits twins Edward and Theodore alike (Ted). Only two spellings of one name (Mohammed, Muhammad) are
+    # one name. A missing forename fits either twin equally well too.
+    spelling = _spellings(std, left, right, forename == FORENAME_SAME)
+    unsure = (forename == MISSING) | ((forename >= 1) & (forename < FORENAME_EXACT) & ~spelling)
     # Ella-Rose and Ella-Mae share a first forename; the rest of their forenames tells the twins apart.
     middle_differs = gammas["middle_names"].to_numpy() == 0
     different_forenames = (forename == 0) | ((unsure | middle_differs) & ~person_id_equal)
@@ -99,6 +103,17 @@ def flag(
             & (std["placeholder"].to_numpy()[left] | std["placeholder"].to_numpy()[right]),
         }
     )
+
+
+def _spellings(std: pd.DataFrame, left: np.ndarray, right: np.ndarray, same_name: np.ndarray) -> np.ndarray:
+    """Per pair, whether its forenames are two spellings of one name (a transliteration group)."""
+    found = np.zeros(len(left), dtype=bool)
+    rows = np.flatnonzero(same_name)
+    if len(rows):
+        names = std["forename"].to_numpy(dtype=object)
+        known = name_variants().spellings
+        found[rows] = [(a, b) in known for a, b in zip(names[left[rows]], names[right[rows]], strict=True)]
+    return found
 
 
 def family_ids(n: int, edges: pd.DataFrame) -> np.ndarray:

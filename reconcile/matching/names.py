@@ -57,6 +57,7 @@ class NameVariants:
     """Which pairs of names are the same name: nickname of, or another spelling of."""
 
     pairs: frozenset[tuple[str, str]]
+    spellings: frozenset[tuple[str, str]] = frozenset()  # the transliteration pairs among `pairs`
 
     def same_name(self, a: str | None, b: str | None) -> bool:
         if not a or not b:
@@ -84,9 +85,8 @@ def name_variants() -> NameVariants:
     for short, *full_forms in data.get("nicknames", []):
         for full in full_forms:
             pairs |= {(short, full), (full, short)}
-    for group in data.get("transliterations", []):
-        pairs |= {(a, b) for a in group for b in group if a != b}
-    return NameVariants(frozenset(pairs))
+    spellings = {(a, b) for group in data.get("transliterations", []) for a in group for b in group if a != b}
+    return NameVariants(frozenset(pairs | spellings), frozenset(spellings))
 
 
 @cache
