@@ -31,6 +31,10 @@ CATEGORICAL = [
     "source_system", "forename", "forenames", "surname", "forename_phonetic", "surname_phonetic", "forename_initial",
     "sex", "upn", "alt_id", "postcode", "pc_sector", "pc_district", "pc_area", "address",
 ]  # fmt: skip
+# Text columns of mostly distinct values (a code per record would save little), held as Arrow strings: no Python
+# object per record.
+ARROW_STRINGS = ["person_id", "nhs", "names_phonetic"]
+ARROW_STRING = pd.StringDtype("pyarrow")
 _UK_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})$")
 
 
@@ -99,16 +103,21 @@ def compact(std: pd.DataFrame) -> pd.DataFrame:
             out[column] = values.cat.remove_unused_categories()
         else:
             out[column] = pd.Categorical(values.to_numpy(dtype=object, na_value=None))
+    for column in ARROW_STRINGS:
+        out[column] = out[column].astype(ARROW_STRING)
     return out
 
 
 def objects(values: pd.Series) -> np.ndarray:
     """A standardised text column as Python strings, None where missing, whatever its dtype: the form
-    comparisons, rapidfuzz and dict look-ups take. From a categorical, each value is one shared object."""
+    comparisons, rapidfuzz and dict look-ups take. Each distinct value is one shared object, as `per_value` made
+    them: an Arrow string column would otherwise become a new Python string per record."""
     if isinstance(values.dtype, pd.CategoricalDtype):
-        lookup = np.append(values.cat.categories.to_numpy(dtype=object), None)  # code -1 (missing) -> None
-        return lookup[values.cat.codes.to_numpy()]
-    return values.to_numpy(dtype=object, na_value=None)
+        codes, distinct = values.cat.codes.to_numpy(), values.cat.categories
+    else:
+        codes, distinct = pd.factorize(values)
+    lookup = np.append(np.asarray(distinct, dtype=object), None)  # code -1 (missing) -> None
+    return lookup[codes]
 
 
 def record_rids(std: pd.DataFrame, systems: pd.Series, ids: pd.Series) -> np.ndarray:
