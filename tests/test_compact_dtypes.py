@@ -71,6 +71,8 @@ def test_matching_compact_records_gives_what_matching_python_strings_gives(synth
     persons, relationships, decisions = synthetic
     compact = pipeline.match_people(persons, relationships, decisions=decisions, seed=5)
     assert len(compact.pairs) and (compact.pairs["decision"] == "match").any()
+    levels = compact.pairs[["forename", "surname", "dob", "address"]]
+    assert (levels.dtypes == np.int8).all() and (compact.pairs[["rid_l", "rid_r"]].dtypes == np.int32).all()
     monkeypatch.setattr(pipeline, "standardise", lambda rows: as_objects(standardise(rows)))
     plain = pipeline.match_people(persons, relationships, decisions=decisions, seed=5)
     assert plain.std["surname"].dtype == object  # the patch took: this run compared Python strings

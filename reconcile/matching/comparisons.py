@@ -126,7 +126,7 @@ def compare(std: pd.DataFrame | Prepared, pairs: pd.DataFrame, settings: Compari
             "address": _address_levels(sides, settings.address.token_similarity),
         }
     ).astype(np.int8)
-    out["dob_days"] = dob_days
+    out["dob_days"] = dob_days.astype(np.float32)  # whole days, exact in float32; NaN where a DOB is missing
     return out
 
 
@@ -262,7 +262,7 @@ def _middle_levels(sides: _Sides, close: float) -> np.ndarray:
     first = sides.prepared.derived("middle_names:first", lambda _: names.astype("U1"))
     initial = sides.prepared.derived("middle_names:initial", lambda _: np.char.str_len(names.astype(str)) == 1)
     present = sides.prepared.derived("middle_names:present", lambda _: names != "")
-    levels = np.full(len(sides), MISSING, dtype=np.int64)
+    levels = np.full(len(sides), MISSING, dtype=np.int8)
     both = np.flatnonzero(present[sides.left] & present[sides.right])  # most pairs: one side has none
     left, right = sides.left[both], sides.right[both]
     a, b = names[left], names[right]
