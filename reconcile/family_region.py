@@ -20,6 +20,7 @@ import pandas as pd
 
 from reconcile.masters.families import household_links, master_families, master_relationships
 from reconcile.matching.incremental import record_keys
+from reconcile.matching.standardise import objects
 
 log = logging.getLogger(__name__)
 HOME = ["postcode", "address"]
@@ -52,7 +53,7 @@ def rebuild(
     homes = _homes(std[keys.isin(redone)])
     if old_std is not None:
         homes = homes.append(_homes(old_std[record_keys(old_std["source_system"], old_std["person_id"]).isin(redone)]))
-    at_home = pd.MultiIndex.from_frame(std[HOME]).isin(homes)
+    at_home = _home_of(std).isin(homes)
     rel_a, rel_b = _ends(relationships)
     mine = rel_a.isin(redone) | rel_b.isin(redone)
     ends_a = master_of.reindex(rel_a).to_numpy(dtype=object)
@@ -65,8 +66,8 @@ def rebuild(
         region |= set(old_family["master_id"][old_family["family_id"].isin(families)])
         near = pd.Series(ends_a).isin(region).to_numpy() | pd.Series(ends_b).isin(region).to_numpy()
         links = master_relationships(relationships[near], xref)
-        lived = pd.MultiIndex.from_frame(std.loc[pd.Series(masters).isin(region).to_numpy(), HOME]).dropna()
-        shared = pd.MultiIndex.from_frame(std[HOME]).isin(lived)
+        lived = _home_of(std[pd.Series(masters).isin(region).to_numpy()]).dropna()
+        shared = _home_of(std).isin(lived)
         households = household_links(std[shared], pd.Series(masters, index=std.index)[shared])
         reached = set(links["master_id"]) | set(links["related_master_id"])
         reached |= set(households["master_id"]) | set(households["related_master_id"])
@@ -80,7 +81,12 @@ def rebuild(
 
 
 def _homes(std: pd.DataFrame) -> pd.MultiIndex:
-    return pd.MultiIndex.from_frame(std[HOME].dropna())
+    return _home_of(std).dropna()
+
+
+def _home_of(std: pd.DataFrame) -> pd.MultiIndex:
+    """Each record's (postcode, address), as strings: tonight's and last run's categories differ."""
+    return pd.MultiIndex.from_arrays([objects(std[column]) for column in HOME], names=HOME)
 
 
 def _ends(relationships: pd.DataFrame) -> tuple[pd.Index, pd.Index]:

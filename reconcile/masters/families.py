@@ -12,6 +12,7 @@ import pandas as pd
 
 from reconcile.matching.clustering import components
 from reconcile.matching.master_ids import stable_ids
+from reconcile.matching.standardise import objects
 
 PARENTS = ("mother", "father", "parent")
 RELATIONSHIP_COLUMNS = ["master_id", "related_master_id", "relationship", "derived", "source_systems"]
@@ -95,9 +96,9 @@ def household_links(std: pd.DataFrame, master_ids: pd.Series) -> pd.DataFrame:
     likely a children's home or a hostel: there only masters who also share a surname are joined.
     `std`: standardised records; `master_ids`: master ID by rid.
     """
-    homes = pd.DataFrame(
-        {"postcode": std["postcode"], "address": std["address"], "surname": std["surname"], "master_id": master_ids}
-    ).dropna(subset=["postcode", "address"])
+    # As Python strings: grouping two categoricals would go through every pairing of their categories.
+    text = {c: pd.Series(objects(std[c]), index=std.index, dtype=object) for c in ("postcode", "address", "surname")}
+    homes = pd.DataFrame({**text, "master_id": master_ids}).dropna(subset=["postcode", "address"])
     if homes.empty:
         return pd.DataFrame(columns=["master_id", "related_master_id"])
     size = homes.groupby(["postcode", "address"])["master_id"].transform("nunique")

@@ -63,9 +63,15 @@ class PairChunk:
             left, right = block_pairs(self.members, self.sizes)
             earlier = codes[: self.rule]
         keep = ~produced_by(earlier, left, right)
+        rid = rid_dtype(codes.shape[-1])
         return pd.DataFrame(
-            {"rid_l": left[keep].astype(np.int64), "rid_r": right[keep].astype(np.int64), "rule": np.int16(self.rule)}
+            {"rid_l": left[keep].astype(rid), "rid_r": right[keep].astype(rid), "rule": np.int16(self.rule)}
         )
+
+
+def rid_dtype(records: int) -> type[np.signedinteger]:
+    """int32 rids in pair frames (tens of millions of rows at a million records) while the records fit."""
+    return np.int32 if records <= np.iinfo(np.int32).max else np.int64
 
 
 def rule_name(rule: list[str]) -> str:

@@ -15,6 +15,7 @@ from rapidfuzz import distance, fuzz, process
 
 from reconcile.matching.names import name_variants
 from reconcile.matching.rules import Comparisons
+from reconcile.matching.standardise import objects
 
 MISSING = -1
 # Level names per comparison, index = level; they label match weights and the review waterfall.
@@ -55,8 +56,11 @@ class Prepared:
         return self._derived[name]
 
     def values(self, column: str) -> np.ndarray:
+        """Text columns as Python strings with None for missing (`objects`), whatever their compact dtype."""
         if column not in self._values:
-            self._values[column] = self.std[column].to_numpy()
+            values = self.std[column]
+            is_text = values.dtype == object or isinstance(values.dtype, pd.CategoricalDtype | pd.StringDtype)
+            self._values[column] = objects(values) if is_text else values.to_numpy()
         return self._values[column]
 
     def absent(self, column: str) -> np.ndarray:
@@ -67,7 +71,9 @@ class Prepared:
     def text(self, column: str) -> np.ndarray:
         """Strings with '' for missing, for rapidfuzz."""
         if column not in self._text:
-            self._text[column] = self.std[column].fillna("").to_numpy(dtype=object)
+            text = self.values(column).copy()
+            text[self.absent(column)] = ""
+            self._text[column] = text
         return self._text[column]
 
 
@@ -120,7 +126,7 @@ def compare(std: pd.DataFrame | Prepared, pairs: pd.DataFrame, settings: Compari
             "address": _address_levels(sides, settings.address.token_similarity),
         }
     ).astype(np.int8)
-    out["dob_days"] = dob_days
+    out["dob_days"] = dob_days.astype(np.float32)  # whole days, exact in float32; NaN where a DOB is missing
     return out
 
 
@@ -229,11 +235,14 @@ def _surname_levels(sides: _Sides, jw: tuple[float, float]) -> np.ndarray:
 
 def _shares_token(sides: _Sides, column: str) -> np.ndarray:
     """Any word in common, checked only where either side has more than one word."""
-    several = sides.prepared.derived(
-        f"{column}:several", lambda std: std[column].map(lambda v: isinstance(v, str) and " " in v).to_numpy(dtype=bool)
-    )
+    values = sides.prepared.values(column)
+    several = sides.prepared.derived(f"{column}:several", lambda _: _several_words(values))
     rows = np.flatnonzero((several[sides.left] | several[sides.right]) & ~sides.missing(column))
     return _token_in_common(*sides.values(column), rows)
+
+
+def _several_words(values: np.ndarray) -> np.ndarray:
+    return np.array([isinstance(v, str) and " " in v for v in values], dtype=bool)
 
 
 def _token_in_common(a: np.ndarray, b: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -253,7 +262,7 @@ def _middle_levels(sides: _Sides, close: float) -> np.ndarray:
     first = sides.prepared.derived("middle_names:first", lambda _: names.astype("U1"))
     initial = sides.prepared.derived("middle_names:initial", lambda _: np.char.str_len(names.astype(str)) == 1)
     present = sides.prepared.derived("middle_names:present", lambda _: names != "")
-    levels = np.full(len(sides), MISSING, dtype=np.int64)
+    levels = np.full(len(sides), MISSING, dtype=np.int8)
     both = np.flatnonzero(present[sides.left] & present[sides.right])  # most pairs: one side has none
     left, right = sides.left[both], sides.right[both]
     a, b = names[left], names[right]
@@ -267,7 +276,7 @@ def _middle_levels(sides: _Sides, close: float) -> np.ndarray:
 def _middle_names(std: pd.DataFrame) -> np.ndarray:
     """The forenames after the first ("Mary Ann Jo" -> "ann jo"), all of them where the first is missing;
     '' where none."""
-    full = std["forenames"].to_numpy(dtype=object)
+    full = objects(std["forenames"])
     present = pd.notna(full)
     first_known = std["forename"].notna().to_numpy()
     middle = np.full(len(full), "", dtype=object)

@@ -39,7 +39,7 @@ from reconcile.matching.pipeline import (
     score_pairs,
 )
 from reconcile.matching.rules import Rules
-from reconcile.matching.standardise import STANDARD_COLUMNS, standardise
+from reconcile.matching.standardise import STANDARD_COLUMNS, compact, objects, standardise
 from reconcile.matching.training import Model
 
 log = logging.getLogger(__name__)
@@ -120,12 +120,12 @@ def match_changes(
 
     pairs = _with_reviewed_pairs(block_touching(blocks, rules, changed, affected), reviewed)
     scored = score_pairs(prepared, pairs, rules, model, relatives)
-    scored, labels = _decide(scored, reviewed, rules, std["nhs"].to_numpy(dtype=object))
+    scored, labels = _decide(scored, reviewed, rules, objects(std["nhs"]))
     best = _best_link(n, scored)
     clusters = pd.DataFrame(
         {
-            "source_system": std["source_system"],
-            "person_id": std["person_id"],
+            "source_system": objects(std["source_system"]),
+            "person_id": objects(std["person_id"]),
             "cluster": labels,
             "match_probability": best["p"].to_numpy(),
             "method": best["method"].to_numpy(),
@@ -161,7 +161,7 @@ def _standardised(persons: pd.DataFrame, keys: pd.Index, cached: pd.DataFrame | 
     position = record_keys(both["source_system"], both["person_id"]).get_indexer(keys)
     std = both.iloc[position].reset_index(drop=True)
     std.insert(0, "rid", np.arange(len(std), dtype=np.int64))
-    return std[STANDARD_COLUMNS]
+    return compact(std[STANDARD_COLUMNS])
 
 
 def _rows_of(persons: pd.DataFrame, keys: pd.Index) -> np.ndarray:

@@ -10,6 +10,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from reconcile.matching.comparisons import COMPARISONS, MISSING
+from reconcile.matching.standardise import objects
 from reconcile.matching.training import Model
 
 
@@ -49,7 +50,7 @@ def _term_frequency_adjusted(
     std: pd.DataFrame, pairs: pd.DataFrame, k: str, levels: np.ndarray, w: np.ndarray, model: Model
 ) -> np.ndarray:
     """An exact match on a rare name is stronger evidence than on a common one: u becomes the name's share."""
-    column = std[k].to_numpy()
+    column = objects(std[k])
     left, right = column[pairs["rid_l"].to_numpy()], column[pairs["rid_r"].to_numpy()]
     # Only where the two hold the same name: a forename keyed as a surname can reach the exact level crosswise,
     # and the share of the left record's own surname says nothing about that name.

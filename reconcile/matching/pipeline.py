@@ -19,7 +19,7 @@ from reconcile.matching.constraints import FLAGS, REASONS, Relatives
 from reconcile.matching.engines import Engine
 from reconcile.matching.pair_scoring import DEFAULT_CHUNK_PAIRS, score_candidates, scored_pairs
 from reconcile.matching.rules import Rules, load_rules
-from reconcile.matching.standardise import record_rids, standardise
+from reconcile.matching.standardise import objects, record_rids, standardise
 from reconcile.matching.training import Model, train
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def _match_sorted(
     # Blocking, comparison, scoring and flags run chunk by chunk on the engine (pair_scoring).
     pairs, report = score_candidates(prepared, rules, model, links, reviewed, engine, chunk_pairs)
     scored = _with_ids(std, pairs)
-    scored, labels = _decide(scored, reviewed, rules, std["nhs"].to_numpy(dtype=object))
+    scored, labels = _decide(scored, reviewed, rules, objects(std["nhs"]))
     return _result(std, scored, labels, model, report)
 
 
@@ -117,7 +117,7 @@ def _with_ids(std: pd.DataFrame, scored: pd.DataFrame) -> pd.DataFrame:
 
 def _pair_ids(std: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
     """Two columns of `std` looked up per pair (taking whole rows of `std` per pair cost gigabytes at 1M)."""
-    systems, ids = std["source_system"].to_numpy(), std["person_id"].to_numpy()
+    systems, ids = objects(std["source_system"]), objects(std["person_id"])
     left, right = pairs["rid_l"].to_numpy(), pairs["rid_r"].to_numpy()
     return pd.DataFrame(
         {
@@ -183,7 +183,8 @@ def _result(
     std: pd.DataFrame, pairs: pd.DataFrame, labels: np.ndarray, model: Model | None, report: BlockingReport
 ) -> MatchResult:
     best = _best_link(len(std), pairs)
-    keys = (std["source_system"] + "|" + std["person_id"]).to_numpy()
+    systems, ids = objects(std["source_system"]), objects(std["person_id"])
+    keys = systems + "|" + ids
     # The smallest record key names the cluster; lexsort keeps this in NumPy, not per-group Python.
     order = np.lexsort((keys, labels))
     first = np.ones(len(order), dtype=bool)
@@ -192,8 +193,8 @@ def _result(
     master_key = smallest.reindex(labels).to_numpy()
     clusters = pd.DataFrame(
         {
-            "source_system": std["source_system"],
-            "person_id": std["person_id"],
+            "source_system": systems,
+            "person_id": ids,
             "master_key": master_key,
             "cluster": labels,
             "match_probability": best["p"],

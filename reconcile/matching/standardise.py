@@ -25,6 +25,14 @@ STANDARD_COLUMNS = [
     "dob_ym", "sex", "nhs", "nhs_invalid", "upn", "upn_invalid", "alt_id", "postcode", "pc_sector", "pc_district",
     "pc_area", "address",
 ]  # fmt: skip
+# Text columns held as categoricals: their values repeat (names, sounds, postcode parts, homes), so a code per
+# record and each value once take a fraction of the memory of a Python string per record. `objects` reads them.
+# person_id and nhs stay Python strings: nearly one value per record, a code would save little. (Arrow strings
+# made the frame smaller still, but the match's peak RSS larger: Arrow's allocator keeps what it frees.)
+CATEGORICAL = [
+    "source_system", "forename", "forenames", "surname", "forename_phonetic", "surname_phonetic", "names_phonetic",
+    "forename_initial", "sex", "upn", "alt_id", "postcode", "pc_sector", "pc_district", "pc_area", "address",
+]  # fmt: skip
 _UK_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})$")
 
 
@@ -80,7 +88,31 @@ def standardise(persons: pd.DataFrame) -> pd.DataFrame:
             "address": per_value(column("address"), lambda a: normalise(a, digits=True)),
         }
     )
-    return out[STANDARD_COLUMNS]
+    return compact(out[STANDARD_COLUMNS])
+
+
+def compact(std: pd.DataFrame) -> pd.DataFrame:
+    """The standardised columns in their compact dtypes, whatever dtypes they arrive in (last run's stored
+    records, or those joined with tonight's, whose categories differ and so come back as plain objects)."""
+    columns = {}
+    for name in std.columns:
+        values = std[name]
+        if name in CATEGORICAL and isinstance(values.dtype, pd.CategoricalDtype):
+            values = values.cat.remove_unused_categories()
+        elif name in CATEGORICAL:  # categories in order of first appearance: sorting them took longer than coding
+            values = pd.Categorical.from_codes(*pd.factorize(values.to_numpy(dtype=object, na_value=None)))
+        columns[name] = values
+    # A new frame: columns replaced in a copy would leave the rest as views holding the old block of objects.
+    return pd.DataFrame(columns, index=std.index)
+
+
+def objects(values: pd.Series) -> np.ndarray:
+    """A standardised text column as Python strings, None where missing, whatever its dtype: the form
+    comparisons, rapidfuzz and dict look-ups take. From a categorical, each value is one shared object."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        lookup = np.append(values.cat.categories.to_numpy(dtype=object), None)  # code -1 (missing) -> None
+        return lookup[values.cat.codes.to_numpy()]
+    return values.to_numpy(dtype=object, na_value=None)
 
 
 def record_rids(std: pd.DataFrame, systems: pd.Series, ids: pd.Series) -> np.ndarray:

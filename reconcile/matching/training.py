@@ -16,6 +16,7 @@ import pandas as pd
 from reconcile.matching.blocking import rule_blocks, rule_pairs
 from reconcile.matching.comparisons import COMPARISONS, LEVELS, MISSING, Prepared, compare
 from reconcile.matching.rules import Rules
+from reconcile.matching.standardise import objects
 
 # Which comparison a blocking key pins down: EM cannot learn m for it inside those blocks.
 KEY_COMPARISON = {
@@ -193,5 +194,5 @@ def _log_at(shares: np.ndarray, levels: np.ndarray) -> np.ndarray:
 
 
 def _term_frequency(values: pd.Series) -> dict[str, float]:
-    counts = values.dropna().value_counts()
+    counts = pd.Series(objects(values)).dropna().value_counts()  # a categorical would count unused categories
     return (counts / max(len(values), 1)).to_dict()
