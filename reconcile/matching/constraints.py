@@ -16,7 +16,7 @@ from reconcile.matching.clustering import components
 from reconcile.matching.comparisons import LEVELS, MISSING
 from reconcile.matching.names import name_variants
 from reconcile.matching.rules import Constraints
-from reconcile.matching.standardise import record_rids
+from reconcile.matching.standardise import objects, record_rids
 
 FLAGS = ("nhs_conflict", "twin_guard", "sex_conflict", "related", "placeholder", "namesake_guard", "identity_guard")
 DOB_DIFFERENT = LEVELS["dob"].index("different")
@@ -110,7 +110,7 @@ def _spellings(std: pd.DataFrame, left: np.ndarray, right: np.ndarray, same_name
     found = np.zeros(len(left), dtype=bool)
     rows = np.flatnonzero(same_name)
     if len(rows):
-        names = std["forename"].to_numpy(dtype=object)
+        names = objects(std["forename"])
         known = name_variants().spellings
         found[rows] = [(a, b) in known for a, b in zip(names[left[rows]], names[right[rows]], strict=True)]
     return found
