@@ -30,7 +30,7 @@ REASONS = {
     "related": "one system records these two as relatives of each other",
     "placeholder": "an unborn or unnamed placeholder: a person confirms which child, if any, it became",
     "namesake_guard": "same home, and no DOB on one record or wholly different DOBs: a parent and child of one name",
-    "identity_guard": "forenames and DOBs both wholly differ: only what else agrees (a sibling's number?) joins them",
+    "identity_guard": "forenames and DOBs both wholly differ: other fields join them, as a sibling's NHS number can",
 }
 
 
