@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import people, read_frame
 from reconcile.config import load_config
 from reconcile.extract import extract
 from reconcile.masters.families import household_links
@@ -15,7 +16,6 @@ from reconcile.matching.incremental import record_keys
 from reconcile.matching.standardise import CATEGORICAL, STANDARD_COLUMNS, objects, standardise
 from reconcile.matching.stored_model import records_from_parquet, records_to_parquet
 from reconcile.synthetic import write_demo
-from tests.conftest import people, read_frame
 
 TEXT = [*CATEGORICAL, "person_id", "nhs"]
 
