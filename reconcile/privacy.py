@@ -40,13 +40,14 @@ def private_sqlite(url: URL) -> None:
 _INITIALS = ("forename", "middle_names", "surname")
 _YEARS = ("dob", "expected_dob")
 _HIDDEN = ("nhs_number", "upn", "alt_id", "address", "ethnicity", "death_date")
+_MASKED = (*_INITIALS, *_YEARS, "postcode", *_HIDDEN)  # every field mask_pii cuts down
 
 
 def mask_pii(frame: pd.DataFrame, suffixes: tuple[str, ...] = ("",)) -> pd.DataFrame:
     """A copy with personal fields cut down; `suffixes` name side-by-side copies such as `forename_l`."""
     out = frame.copy()
     for suffix in suffixes:
-        for base in (*_INITIALS, *_YEARS, "postcode", *_HIDDEN):
+        for base in _MASKED:
             name = base + suffix
             if name in out.columns:
                 out[name] = _masked(base, out[name])
@@ -64,11 +65,10 @@ def mask_raw_rows(raw: pd.DataFrame, entity: str) -> pd.DataFrame:
     from reconcile.model import ENTITIES
 
     model = ENTITIES.get(entity)
-    handled = {*_INITIALS, *_YEARS, "postcode", *_HIDDEN}
     out = mask_pii(raw)
     for name in out.columns:
         known = model is not None and name in model.column_names
-        if name not in handled and not (known and model.column(name).type in _SHOWN_TYPES):
+        if name not in _MASKED and not (known and model.column(name).type in _SHOWN_TYPES):
             out[name] = None
     return out
 

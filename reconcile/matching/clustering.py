@@ -46,9 +46,14 @@ def cluster(
     for frame in (links, forced):
         linked[frame["rid_l"].to_numpy(dtype=np.int64)] = True
         linked[frame["rid_r"].to_numpy(dtype=np.int64)] = True
+
+    def numbers_of(rid: int) -> set[str]:
+        """The record's valid NHS number, as the one-number set a cluster of it alone holds."""
+        return {str(nhs[rid])} if nhs is not None and pd.notna(nhs[rid]) else set()
+
     if nhs is not None:  # every cluster root ever asked about is a linked record: only theirs are held
         for rid in np.flatnonzero(pd.notna(nhs) & linked):
-            numbers[int(rid)] = {str(nhs[rid])}
+            numbers[int(rid)] = numbers_of(int(rid))
     relevant = forbidden[
         linked[forbidden["rid_l"].to_numpy(dtype=np.int64)] & linked[forbidden["rid_r"].to_numpy(dtype=np.int64)]
     ]
@@ -87,9 +92,6 @@ def cluster(
         if held_a <= held_b or held_b <= held_a:
             return False
         return not held_a | held_b <= numbers_of(a) | numbers_of(b)
-
-    def numbers_of(rid: int) -> set[str]:
-        return {str(nhs[rid])} if nhs is not None and pd.notna(nhs[rid]) else set()
 
     # A reviewer's MATCH may join two NHS numbers (that is the reviewer's call, on the two they saw), but
     # never a pair that is forbidden on its own account: two MATCHes A-B and B-C do not join twins A and C,
