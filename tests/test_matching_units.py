@@ -16,7 +16,7 @@ from conftest import people, with_crowd
 from reconcile.matching import load_rules, match_people
 from reconcile.matching.blocking import block, pair_completeness
 from reconcile.matching.clustering import cluster
-from reconcile.matching.comparisons import COMPARISONS, compare
+from reconcile.matching.comparisons import COMPARISONS, LEVELS, compare
 from reconcile.matching.names import is_placeholder, name_variants, normalise
 from reconcile.matching.rules import BLOCKABLE
 from reconcile.matching.standardise import alt_identifier, objects, record_rids, standardise
@@ -685,3 +685,23 @@ def test_the_identity_guard_stands_aside_where_a_forename_or_dob_agrees():
     pairs = pd.DataFrame({"rid_l": [0, 2], "rid_r": [1, 3]})
     flags = flag(std, pairs, compare(std, pairs, RULES.comparisons), RULES.constraints, pd.DataFrame())
     assert flags["identity_guard"].tolist() == [False, False]
+
+
+def test_u_counts_chance_agreement_not_the_matches_among_the_random_pairs():
+    """300 people twice each, every pair sharing an ID no one else holds: among all 179,700 pairs the 300 matches
+    are the only ones agreeing on it, so chance agreement on the ID (u) is nil, not the matches' share."""
+    rng = np.random.default_rng(1)
+    person = pd.DataFrame(
+        {
+            "forename": rng.choice(["ava", "ben", "cara", "dan", "eve", "finn"], 300),
+            "surname": rng.choice(["ali", "brown", "cole", "diaz", "egan"], 300),
+            "dob": [str(date(2005, 1, 1) + pd.Timedelta(days=int(d))) for d in rng.integers(0, 4000, 300)],
+            "alt_id": [f"K{i:06d}" for i in range(300)],
+        }
+    )
+    records = people(*(dict(row, source_system=system) for system in "ab" for row in person.to_dict("records")))
+    model = train(standardise(records), RULES)
+    all_pairs = 600 * 599 // 2
+    equal = LEVELS["alt_id"].index("equal")
+    assert model.u["alt_id"][equal] * all_pairs < 5  # the smoothing's one pseudo-pair, not 300 matches
+    assert model.m["alt_id"][equal] > 0.9

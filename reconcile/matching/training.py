@@ -35,6 +35,8 @@ MIN_ANCHOR_PAIRS = 30
 # seen in training would veto a match outright.
 M_FLOOR = 1e-3
 U_CHUNK = 100_000  # random pairs compared at once while estimating u
+# Times u is estimated again with the likely matches among the random pairs taken out (see estimate_u).
+U_REFINEMENTS = 2
 
 
 @dataclass(frozen=True, repr=False)  # its name frequencies hold names: printing it must not show them
@@ -55,24 +57,41 @@ def train(records: pd.DataFrame | Prepared, rules: Rules, labels: pd.DataFrame |
     rng = np.random.default_rng(rules.training.seed)
     prepared = records if isinstance(records, Prepared) else Prepared(records)
     std = prepared.std
-    u = estimate_u(prepared, rules, rng)
+    sample = sample_patterns(prepared, rules, rng)
+    em_sets = [_em_patterns(prepared, rule, rules, rng) for rule in rules.training.em_rules]
+    anchor_sets = [_rule_gammas(prepared, rule, rules, rng)[0] for rule in rules.training.anchor_rules]
+    u = estimate_u(sample)
+    m_final, prior = _fit_m(em_sets, anchor_sets, u, rules, labels, prepared)
+    for _ in range(U_REFINEMENTS):
+        u = estimate_u(sample, non_match=1.0 - posterior(sample, m_final, u, prior))
+        m_final, prior = _fit_m(em_sets, anchor_sets, u, rules, labels, prepared)
+    tf = {k: _term_frequency(std[k]) for k in ("forename", "surname") if getattr(rules.comparisons, k).term_frequency}
+    return Model(m=m_final, u=u, prior=prior, term_frequency=tf, records=len(std))
+
+
+def _fit_m(
+    em_sets: list,
+    anchor_sets: list,
+    u: dict[str, np.ndarray],
+    rules: Rules,
+    labels: pd.DataFrame | None,
+    prepared: Prepared,
+) -> tuple[dict[str, np.ndarray], float]:
+    """m by EM inside each rule's blocks (u held still), refined by pairs known to match; and the prior."""
     m: dict[str, list[np.ndarray]] = {k: [] for k in COMPARISONS}
     sessions = []
-    for rule in rules.training.em_rules:
-        free = [k for k in COMPARISONS if k not in _fixed_by(rule)]
-        gammas, pair_count = _rule_gammas(prepared, rule, rules, rng)
-        if gammas is None:
+    settings = rules.training
+    for rule, found, pair_count in em_sets:
+        if found is None:
             continue
-        settings = rules.training
-        m_rule, lam = expectation_maximisation(gammas, free, u, settings.em_iterations, settings.em_tolerance)
-        for k in free:
+        m_rule, lam = expectation_maximisation(found, u, settings.em_iterations, settings.em_tolerance)
+        for k in found.columns:
             m[k].append(m_rule[k])
         sessions.append((_fixed_by(rule), pair_count, lam))
     m_final = {k: np.mean(m[k], axis=0) if m[k] else default_m(k) for k in COMPARISONS}
     # Pairs that share a valid NHS number (or UPN) are matches we can count, not guess: relatives
     # who share a surname and a home cannot pose as matches among them, as they can inside EM's blocks.
-    for rule in rules.training.anchor_rules:
-        gammas, _ = _rule_gammas(prepared, rule, rules, rng)
+    for rule, gammas in zip(settings.anchor_rules, anchor_sets, strict=True):
         if gammas is not None and len(gammas) >= MIN_ANCHOR_PAIRS:
             m_final = blend(m_final, gammas, exclude=_fixed_by(rule))
     if labels is not None and len(labels):
@@ -80,13 +99,20 @@ def train(records: pd.DataFrame | Prepared, rules: Rules, labels: pd.DataFrame |
         if len(matches) >= MIN_ANCHOR_PAIRS:
             m_final = blend(m_final, compare(prepared, matches, rules.comparisons), exclude=set())
     m_final = {k: _floored(v) for k, v in m_final.items()}
-    prior = estimate_prior(std, sessions, m_final)
-    tf = {k: _term_frequency(std[k]) for k in ("forename", "surname") if getattr(rules.comparisons, k).term_frequency}
-    return Model(m=m_final, u=u, prior=prior, term_frequency=tf, records=len(std))
+    return m_final, estimate_prior(prepared.std, sessions, m_final)
 
 
 def _fixed_by(rule: list[str]) -> set[str]:
     return set().union(*(KEY_COMPARISONS[key] if key in KEY_COMPARISONS else {KEY_COMPARISON[key]} for key in rule))
+
+
+def _em_patterns(
+    prepared: Prepared, rule: list[str], rules: Rules, rng: np.random.Generator
+) -> tuple[list[str], Patterns | None, int]:
+    """The patterns EM learns from inside one rule's blocks: the comparisons the rule leaves free."""
+    gammas, count = _rule_gammas(prepared, rule, rules, rng)
+    free = tuple(k for k in COMPARISONS if k not in _fixed_by(rule))
+    return rule, None if gammas is None else Patterns.of_gammas(gammas, free), count
 
 
 def _rule_gammas(
@@ -100,8 +126,39 @@ def _rule_gammas(
     return compare(prepared, pairs, rules.comparisons), count
 
 
-def estimate_u(prepared: Prepared, rules: Rules, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Agreement shares among random pairs, compared a chunk at a time so memory stays small."""
+@dataclass(frozen=True)
+class Patterns:
+    """Pairs as their distinct comparison patterns and how many pairs show each: EM and u need no more.
+
+    There are few patterns (hundreds) among millions of pairs, so every pass over them is cheap.
+    """
+
+    columns: tuple[str, ...]  # comparisons, in the order of `levels`' columns
+    levels: np.ndarray  # one row per distinct pattern
+    counts: np.ndarray  # pairs per pattern
+
+    @classmethod
+    def of(cls, levels: np.ndarray, columns: tuple[str, ...], counts: np.ndarray | None = None) -> Patterns:
+        """Distinct rows of `levels` (pairs x columns), each counted once or by `counts`."""
+        # One integer per row (3 bits a level, -1 for missing included) sorts far faster than rows do.
+        codes = ((levels.astype(np.int64) + 1) << (3 * np.arange(levels.shape[1], dtype=np.int64))).sum(axis=1)
+        _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+        weights = np.ones(len(codes)) if counts is None else counts
+        return cls(columns, levels[first], np.bincount(inverse.ravel(), weights=weights, minlength=len(first)))
+
+    @classmethod
+    def of_gammas(cls, gammas: pd.DataFrame, columns: tuple[str, ...]) -> Patterns:
+        return cls.of(gammas[list(columns)].to_numpy(dtype=np.int16), columns)
+
+    @classmethod
+    def combined(cls, parts: list[Patterns]) -> Patterns:
+        return cls.of(
+            np.concatenate([p.levels for p in parts]), parts[0].columns, np.concatenate([p.counts for p in parts])
+        )
+
+
+def sample_patterns(prepared: Prepared, rules: Rules, rng: np.random.Generator) -> Patterns:
+    """Comparison patterns of random pairs (every pair when there are few), a chunk at a time so memory stays small."""
     n = len(prepared.std)
     all_pairs = n * (n - 1) // 2
     if all_pairs <= rules.training.u_sample_pairs:
@@ -111,22 +168,45 @@ def estimate_u(prepared: Prepared, rules: Rules, rng: np.random.Generator) -> di
         right = rng.integers(0, n, rules.training.u_sample_pairs)
         keep = left != right
         left, right = np.minimum(left, right)[keep], np.maximum(left, right)[keep]
-    counts = {k: np.zeros(len(LEVELS[k])) for k in COMPARISONS}
+    parts = [Patterns(COMPARISONS, np.empty((0, len(COMPARISONS)), dtype=np.int16), np.empty(0))]
     for start in range(0, len(left), U_CHUNK):
         chunk = pd.DataFrame({"rid_l": left[start : start + U_CHUNK], "rid_r": right[start : start + U_CHUNK]})
-        gammas = compare(prepared, chunk, rules.comparisons)
-        for k in COMPARISONS:
-            levels = gammas[k].to_numpy()
-            counts[k] += np.bincount(levels[levels != MISSING], minlength=len(LEVELS[k]))
-    return {k: (c + 1.0) / (c + 1.0).sum() for k, c in counts.items()}
+        parts.append(Patterns.of_gammas(compare(prepared, chunk, rules.comparisons), COMPARISONS))
+    return Patterns.combined(parts)
+
+
+def estimate_u(sample: Patterns, non_match: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Agreement shares among random pairs, each pair counted by its chance of being a non-match (1 at first).
+
+    A random sample holds matches too, about prior x pairs of them: on 10,000 records that is a hundred in a
+    million pairs, and they, not chance, are then most of the pairs agreeing on a whole address or an ID, so
+    u for those levels (and the weight of agreeing on them) is wrong by orders of magnitude. Counting each
+    pair by its posterior chance of being a non-match takes them out, as the u step of EM over all pairs would.
+    """
+    weights = sample.counts if non_match is None else sample.counts * non_match
+    u = {}
+    for i, k in enumerate(sample.columns):
+        levels = sample.levels[:, i]
+        present = levels != MISSING
+        counted = np.bincount(levels[present], weights=weights[present], minlength=len(LEVELS[k]))
+        u[k] = (counted + 1.0) / (counted + 1.0).sum()
+    return u
+
+
+def posterior(patterns: Patterns, m: dict[str, np.ndarray], u: dict[str, np.ndarray], prior: float) -> np.ndarray:
+    """Match probability of each pattern, without term frequencies."""
+    levels = patterns.levels
+    log_odds = np.log(prior / (1 - prior)) + sum(
+        _log_at(m[k], levels[:, i]) - _log_at(u[k], levels[:, i]) for i, k in enumerate(patterns.columns)
+    )
+    return 1.0 / (1.0 + np.exp(-np.clip(log_odds, -700, 700)))
 
 
 def expectation_maximisation(
-    gammas: pd.DataFrame, free: list[str], u: dict[str, np.ndarray], iterations: int, tolerance: float
+    found: Patterns, u: dict[str, np.ndarray], iterations: int, tolerance: float
 ) -> tuple[dict[str, np.ndarray], float]:
-    """EM over distinct comparison patterns (there are few), with u fixed."""
-    patterns, counts = np.unique(gammas[free].to_numpy(), axis=0, return_counts=True)
-    counts = counts.astype(float)
+    """EM over the patterns of the comparisons a rule leaves free, with u fixed."""
+    free, patterns, counts = found.columns, found.levels, found.counts
     m = {k: default_m(k) for k in free}
     lam = 0.3
     for _ in range(iterations):
