@@ -723,9 +723,10 @@ def test_febrl_accuracy_with_the_rules_for_data_without_families():
 @pytest.mark.parametrize(
     ("left", "right"),
     [
-        # no DOB on one side and a postcode mistyped into another area: the names alone bring them together
-        ({"forename": "Timothy", "surname": "Twigger", "dob": "2012-09-26", "postcode": "LS6 2BB"},
-         {"forename": "Timothy", "surname": "Twigger", "postcode": "SL6 2BB"}),
+        # no DOB on one side and a postcode mistyped into another area: the names and the house number
+        ({"forename": "Timothy", "surname": "Twigger", "dob": "2012-09-26", "postcode": "LS6 2BB",
+          "address": "9 Tunney Crescent, Argyle"},
+         {"forename": "Timothy", "surname": "Twigger", "postcode": "SL6 2BB", "address": "9 Tunney Cres"}),
         # keyed surname first and a DOB a year out, with only a partial postcode (no area): the same names there
         ({"forename": "Lucy", "surname": "Fitzpatrick", "dob": "2011-02-22", "postcode": "LS6"},
          {"forename": "Fitzpatrick", "surname": "Lucy", "dob": "2012-02-22", "postcode": "LS6"}),

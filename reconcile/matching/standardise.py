@@ -23,7 +23,7 @@ STANDARD_COLUMNS = [
     "rid", "source_system", "person_id", "forename", "forenames", "surname", "forename_phonetic",
     "surname_phonetic", "names_phonetic", "forename_initial", "placeholder", "dob", "dob_expected", "dob_year",
     "dob_ym", "sex", "nhs", "nhs_invalid", "upn", "upn_invalid", "alt_id", "postcode", "pc_sector", "pc_district",
-    "pc_area", "address",
+    "pc_area", "address", "address_number",
 ]  # fmt: skip
 # Text columns held as categoricals: their values repeat (names, sounds, postcode parts, homes), so a code per
 # record and each value once take a fraction of the memory of a Python string per record. `objects` reads them.
@@ -32,6 +32,7 @@ STANDARD_COLUMNS = [
 CATEGORICAL = [
     "source_system", "forename", "forenames", "surname", "forename_phonetic", "surname_phonetic", "names_phonetic",
     "forename_initial", "sex", "upn", "alt_id", "postcode", "pc_sector", "pc_district", "pc_area", "address",
+    "address_number",
 ]  # fmt: skip
 _UK_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})$")
 
@@ -55,6 +56,7 @@ def standardise(persons: pd.DataFrame) -> pd.DataFrame:
     nhs_compact, nhs_invalid = identifier(column("nhs_number"), nhs.validate, ten_digits=True)
     upn_compact, upn_invalid = identifier(column("upn"), upn.validate)
     postcode = per_value(column("postcode"), postcode_parts)
+    address = per_value(column("address"), lambda a: normalise(a, digits=True))
     forename_phonetic = per_value(_first_token(forename), jellyfish.metaphone)
     surname_phonetic = per_value(_first_token(surname), jellyfish.metaphone)
 
@@ -85,7 +87,8 @@ def standardise(persons: pd.DataFrame) -> pd.DataFrame:
             "pc_sector": postcode.str[1],
             "pc_district": postcode.str[2],
             "pc_area": postcode.str[3],
-            "address": per_value(column("address"), lambda a: normalise(a, digits=True)),
+            "address": address,
+            "address_number": per_value(address, _first_number),
         }
     )
     return compact(out[STANDARD_COLUMNS])
@@ -218,6 +221,13 @@ def alt_identifier(raw: object) -> str | None:
     if len(set(compact)) <= 1 or not any(ch.isdigit() for ch in compact):
         return None
     return compact
+
+
+def _first_number(address: str) -> str | None:
+    """The first number in an address (the house or flat number): with both names it blocks a record whose
+    DOB is missing and whose postcode was mistyped, without the millions of namesakes the names alone pair."""
+    found = re.search(r"[0-9]+", address)
+    return found.group(0) if found else None
 
 
 def postcode_parts(raw: object) -> tuple[str | None, str | None, str | None, str | None]:

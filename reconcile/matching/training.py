@@ -23,7 +23,7 @@ KEY_COMPARISON = {
     "dob": "dob", "dob_year": "dob", "dob_ym": "dob", "forename": "forename", "forename_phonetic": "forename",
     "forename_initial": "forename", "forenames": "forename", "surname": "surname", "surname_phonetic": "surname",
     "nhs": "nhs", "upn": "upn", "alt_id": "alt_id", "postcode": "address", "pc_sector": "address",
-    "pc_district": "address", "pc_area": "address", "sex": "sex", "address": "address",
+    "pc_district": "address", "pc_area": "address", "sex": "sex", "address": "address", "address_number": "address",
 }  # fmt: skip
 # Keys that pin down more than one comparison.
 KEY_COMPARISONS = {"names_phonetic": {"forename", "surname"}, "forenames": {"forename", "middle_names"}}
