@@ -21,7 +21,7 @@ from reconcile.matching.comparisons import COMPARISONS, LEVELS, compare
 from reconcile.matching.names import is_placeholder, name_variants, normalise
 from reconcile.matching.rules import BLOCKABLE
 from reconcile.matching.standardise import alt_identifier, objects, record_rids, standardise
-from reconcile.matching.training import _fixed_by, train
+from reconcile.matching.training import Patterns, _fixed_by, estimate_u, posterior, refined_u, train
 
 RULES = load_rules()
 
@@ -740,3 +740,38 @@ def test_records_with_no_dob_or_a_mistyped_one_are_still_compared(left, right):
     result = match_people(with_crowd(people(left, {**right, "source_system": "b"})))
     pair = result.pairs[(result.pairs["person_id_l"] == "0") & (result.pairs["person_id_r"] == "1")]
     assert len(pair) == 1
+
+
+def test_twins_whose_dobs_were_keyed_weeks_apart_are_still_twins():
+    """Jayden and Jaden at one home, one DOB's day mistyped 16 days out, under a family reference keyed as alt_id:
+    no siblings but twins are born within a month, so they go to review instead of scoring 0.995 into one."""
+    twin = {"surname": "Moore", "postcode": "LS6 2BB", "address": "69 Cardigan Road", "alt_id": "FAM0571"}
+    records = people(
+        {**twin, "forename": "Jayden", "dob": "2020-12-22"},
+        {**twin, "forename": "Jaden", "dob": "2020-12-06"},
+    )
+    result = match_people(with_crowd(records))
+    masters = result.clusters.set_index("person_id")["master_key"]
+    assert masters["0"] != masters["1"]
+    pair = result.pairs[(result.pairs["person_id_l"] == "0") & (result.pairs["person_id_r"] == "1")].iloc[0]
+    assert pair["twin_guard"] and pair["decision"] == "review"
+
+
+def test_a_field_is_not_taken_out_of_u_by_its_own_agreement():
+    """A family reference keyed as alt_id: household pairs agree on it and show nothing else. Judged with alt_id
+    itself they would pass for matches, leave u, and make agreeing on it weigh more each round."""
+    width = len(COMPARISONS)
+    alt = COMPARISONS.index("alt_id")
+    household = np.full(width, -1, dtype=np.int16)
+    household[alt] = LEVELS["alt_id"].index("equal")
+    strangers = np.zeros(width, dtype=np.int16)
+    sample = Patterns.of(np.stack([household, strangers]), COMPARISONS, np.array([900.0, 178_800.0]))
+    plain = estimate_u(sample)
+    m = {k: np.full(len(LEVELS[k]), 1.0 / len(LEVELS[k])) for k in COMPARISONS}
+    m["alt_id"] = np.array([0.05, 0.05, 0.9])
+    refined = refined_u(sample, m, plain, prior=0.01)
+    judged_whole = 1.0 - posterior(sample, m, plain, prior=0.01)  # alt_id judging itself
+    judged_by_itself = estimate_u(sample, dict.fromkeys(COMPARISONS, judged_whole))
+    equal = LEVELS["alt_id"].index("equal")
+    assert refined["alt_id"][equal] == pytest.approx(plain["alt_id"][equal], rel=0.02)
+    assert judged_by_itself["alt_id"][equal] < 0.5 * plain["alt_id"][equal]

@@ -35,6 +35,9 @@ MIN_ANCHOR_PAIRS = 30
 # seen in training would veto a match outright.
 M_FLOOR = 1e-3
 U_CHUNK = 100_000  # random pairs compared at once while estimating u
+# Bits that hold one comparison's level (or missing) in a pattern's code; every comparison fits in 63 bits.
+LEVEL_BITS = max(len(levels) for levels in LEVELS.values()).bit_length()
+assert LEVEL_BITS * len(LEVELS) <= 63, "comparison patterns no longer fit one int64 code"
 # Times u is estimated again with the likely matches among the random pairs taken out (see estimate_u).
 U_REFINEMENTS = 2
 
@@ -63,7 +66,7 @@ def train(records: pd.DataFrame | Prepared, rules: Rules, labels: pd.DataFrame |
     u = estimate_u(sample)
     m_final, prior = _fit_m(em_sets, anchor_sets, u, rules, labels, prepared)
     for _ in range(U_REFINEMENTS):
-        u = estimate_u(sample, non_match=1.0 - posterior(sample, m_final, u, prior))
+        u = refined_u(sample, m_final, u, prior)
         m_final, prior = _fit_m(em_sets, anchor_sets, u, rules, labels, prepared)
     tf = {k: _term_frequency(std[k]) for k in ("forename", "surname") if getattr(rules.comparisons, k).term_frequency}
     return Model(m=m_final, u=u, prior=prior, term_frequency=tf, records=len(std))
@@ -140,8 +143,9 @@ class Patterns:
     @classmethod
     def of(cls, levels: np.ndarray, columns: tuple[str, ...], counts: np.ndarray | None = None) -> Patterns:
         """Distinct rows of `levels` (pairs x columns), each counted once or by `counts`."""
-        # One integer per row (3 bits a level, -1 for missing included) sorts far faster than rows do.
-        codes = ((levels.astype(np.int64) + 1) << (3 * np.arange(levels.shape[1], dtype=np.int64))).sum(axis=1)
+        # One integer per row (LEVEL_BITS a comparison, -1 for missing included) sorts far faster than rows do.
+        shifts = LEVEL_BITS * np.arange(levels.shape[1], dtype=np.int64)
+        codes = ((levels.astype(np.int64) + 1) << shifts).sum(axis=1)
         _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
         weights = np.ones(len(codes)) if counts is None else counts
         return cls(columns, levels[first], np.bincount(inverse.ravel(), weights=weights, minlength=len(first)))
@@ -175,17 +179,21 @@ def sample_patterns(prepared: Prepared, rules: Rules, rng: np.random.Generator) 
     return Patterns.combined(parts)
 
 
-def estimate_u(sample: Patterns, non_match: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Agreement shares among random pairs, each pair counted by its chance of being a non-match (1 at first).
+def estimate_u(sample: Patterns, non_match: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Agreement shares among random pairs; with `non_match`, each pair counted, per comparison, by its chance
+    of being a non-match (judged on the other comparisons).
 
     A random sample holds matches too, about prior x pairs of them: on 10,000 records that is a hundred in a
     million pairs, and they, not chance, are then most of the pairs agreeing on a whole address or an ID, so
     u for those levels (and the weight of agreeing on them) is wrong by orders of magnitude. Counting each
-    pair by its posterior chance of being a non-match takes them out, as the u step of EM over all pairs would.
+    pair by its chance of being a non-match takes them out, as the u step of EM over all pairs would. That
+    chance leaves out the comparison being counted: judged with it, a family reference keyed as `alt_id`
+    would make every household pair look like a match, leave u and so weigh more, round after round, and
+    twins' shared DOB would do the same. Judged without it, only pairs the other fields call matches leave.
     """
-    weights = sample.counts if non_match is None else sample.counts * non_match
     u = {}
     for i, k in enumerate(sample.columns):
+        weights = sample.counts if non_match is None else sample.counts * non_match[k]
         levels = sample.levels[:, i]
         present = levels != MISSING
         counted = np.bincount(levels[present], weights=weights[present], minlength=len(LEVELS[k]))
@@ -193,12 +201,21 @@ def estimate_u(sample: Patterns, non_match: np.ndarray | None = None) -> dict[st
     return u
 
 
-def posterior(patterns: Patterns, m: dict[str, np.ndarray], u: dict[str, np.ndarray], prior: float) -> np.ndarray:
-    """Match probability of each pattern, without term frequencies."""
+def refined_u(
+    sample: Patterns, m: dict[str, np.ndarray], u: dict[str, np.ndarray], prior: float
+) -> dict[str, np.ndarray]:
+    """u counted again, each pair weighed per comparison by its chance of being a non-match judged on the others."""
+    return estimate_u(sample, {k: 1.0 - posterior(sample, m, u, prior, without=k) for k in sample.columns})
+
+
+def posterior(
+    patterns: Patterns, m: dict[str, np.ndarray], u: dict[str, np.ndarray], prior: float, without: str | None = None
+) -> np.ndarray:
+    """Match probability of each pattern, without term frequencies, and judged without one comparison if asked."""
     levels = patterns.levels
-    log_odds = np.log(prior / (1 - prior)) + sum(
-        _log_at(m[k], levels[:, i]) - _log_at(u[k], levels[:, i]) for i, k in enumerate(patterns.columns)
-    )
+    judged = [(i, k) for i, k in enumerate(patterns.columns) if k != without]
+    weight = sum(_log_at(m[k], levels[:, i]) - _log_at(u[k], levels[:, i]) for i, k in judged)
+    log_odds = np.log(prior / (1 - prior)) + weight
     return 1.0 / (1.0 + np.exp(-np.clip(log_odds, -700, 700)))
 
 
