@@ -18,6 +18,7 @@ from reconcile.matching import load_rules, match_people
 from reconcile.matching.blocking import block, pair_completeness
 from reconcile.matching.clustering import cluster
 from reconcile.matching.comparisons import COMPARISONS, LEVELS, compare
+from reconcile.matching.incremental import SEP, _block_groups, _flipped_blocks
 from reconcile.matching.names import is_placeholder, name_variants, normalise
 from reconcile.matching.rules import BLOCKABLE
 from reconcile.matching.standardise import alt_identifier, objects, record_rids, standardise
@@ -189,6 +190,26 @@ def test_oversized_blocks_are_skipped_with_a_warning(caplog):
     assert len(pairs) == 0
     assert report.skipped_blocks == {"dob+surname_phonetic": 1} and report.skipped_records["dob+surname_phonetic"] == 30
     assert "skipped 1 blocks larger than 20" in caplog.text
+
+
+def test_a_night_re_matches_the_records_of_blocks_that_crossed_the_size_cap_either_way():
+    """A block that grew past max_block_size loses its pairs, and one that shrank under it gains them: its
+    records must be re-matched. Labels join a block's values with SEP, which a value may itself hold."""
+    blocking = RULES.blocking.model_copy(update={"max_block_size": 2, "rules": [["surname", "postcode"]]})
+    rules = RULES.model_copy(update={"blocking": blocking})
+    surnames = ["smith", "smith", "smith", f"x{SEP}y", f"x{SEP}y", "jones", "jones", "x"]
+    postcodes = ["AB1 1AA", "AB1 1AA", "AB1 1AA", "P1", "P1", "C1", "C1", f"y{SEP}P1"]
+    std = pd.DataFrame({"rid": range(8), "surname": surnames, "postcode": postcodes}).astype({"postcode": "category"})
+    blocks = [_block_groups(std, rule) for rule in rules.blocking.rules]
+    grew = f"smith{SEP}AB1 1AA"
+    # Two blocks carry the first label (rids 3 and 4, and rid 7); no block carries the second any more.
+    shrank = [f"x{SEP}y{SEP}P1", f"gone{SEP}Z9"]
+
+    flipped, now = _flipped_blocks(blocks, rules, {"surname+postcode": shrank}, len(std))
+    assert now == {"surname+postcode": [grew]}
+    assert np.flatnonzero(flipped).tolist() == [0, 1, 2, 3, 4, 7]
+    unchanged, _ = _flipped_blocks(blocks, rules, {"surname+postcode": [grew]}, len(std))
+    assert not unchanged.any()
 
 
 def test_pair_completeness_counts_true_pairs_found():

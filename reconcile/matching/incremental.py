@@ -39,7 +39,7 @@ from reconcile.matching.pipeline import (
     score_pairs,
 )
 from reconcile.matching.rules import Rules
-from reconcile.matching.standardise import STANDARD_COLUMNS, compact, objects, standardise
+from reconcile.matching.standardise import STANDARD_COLUMNS, compact, objects, stacked, standardise
 from reconcile.matching.training import Model
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ def _standardised(persons: pd.DataFrame, keys: pd.Index, cached: pd.DataFrame | 
     parts = [cached]
     if fresh.any():  # standardising no rows would give columns of another type
         parts.append(standardise(persons.iloc[_rows_of(persons, keys[fresh])]).drop(columns="rid"))
-    both = pd.concat(parts, ignore_index=True) if len(parts) > 1 else cached.reset_index(drop=True)
+    both = stacked(parts) if len(parts) > 1 else cached.reset_index(drop=True)
     position = record_keys(both["source_system"], both["person_id"]).get_indexer(keys)
     std = both.iloc[position].reset_index(drop=True)
     std.insert(0, "rid", np.arange(len(std), dtype=np.int64))
@@ -192,18 +192,43 @@ def _whole_households(seeds: np.ndarray, family: np.ndarray) -> np.ndarray:
     return seeds | np.isin(family, hit) & (family >= 0)
 
 
-def _block_groups(std: pd.DataFrame, rule: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(rid, block number) of each record holding every key of the rule, and each block's key as text."""
+@dataclass(frozen=True)
+class BlockKeys:
+    """Each block's key as codes into each rule column's distinct values, as text. A block's label (its
+    values joined by SEP) is built only when asked for: for the few blocks too large to use and those
+    stored as such, not for the hundred thousand blocks of a rule."""
+
+    codes: list[np.ndarray]  # per rule column, per block: which of `texts`
+    texts: list[np.ndarray]  # per rule column, its distinct values among the blocks, as text
+
+    def __len__(self) -> int:
+        return len(self.codes[0])
+
+    def labels(self, blocks: np.ndarray) -> np.ndarray:
+        columns = [texts[codes[blocks]] for codes, texts in zip(self.codes, self.texts, strict=True)]
+        return np.array([SEP.join(values) for values in zip(*columns, strict=True)], dtype=object)
+
+    def find(self, labels: set[str]) -> np.ndarray:
+        """The blocks whose label is one of `labels`: those whose first value can begin one, checked whole."""
+        starts = {label[:i] for label in labels for i in range(len(label) + 1) if label[i : i + 1] in (SEP, "")}
+        first = np.fromiter((text in starts for text in self.texts[0]), dtype=bool, count=len(self.texts[0]))
+        candidates = np.flatnonzero(first[self.codes[0]])
+        found = self.labels(candidates)
+        return candidates[np.fromiter((label in labels for label in found), dtype=bool, count=len(found))]
+
+
+def _block_groups(std: pd.DataFrame, rule: list[str]) -> tuple[np.ndarray, np.ndarray, BlockKeys]:
+    """(rid, block number) of each record holding every key of the rule, and each block's key."""
     keyed = std.loc[std[rule].notna().all(axis=1), ["rid", *rule]]
-    if keyed.empty:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object)
     group = keyed.groupby(rule, sort=False, observed=True).ngroup().to_numpy()
-    first = np.unique(group, return_index=True)[1]
-    heads = keyed.iloc[first]
-    label = heads[rule[0]].astype(str)
-    for column in rule[1:]:
-        label = label + SEP + heads[column].astype(str)
-    return keyed["rid"].to_numpy(), group, label.to_numpy(dtype=object)
+    heads = keyed.iloc[np.unique(group, return_index=True)[1]]
+    codes, texts = [], []
+    for column in rule:
+        code, distinct = pd.factorize(heads[column])
+        codes.append(code)
+        # As text the way the whole column would be (a date's text depends on whether any value has a time).
+        texts.append(pd.Series(distinct).astype(str).to_numpy(dtype=object))
+    return keyed["rid"].to_numpy(), group, BlockKeys(codes, texts)
 
 
 def oversized_blocks(std: pd.DataFrame, rules: Rules) -> dict[str, list[str]]:
@@ -212,7 +237,7 @@ def oversized_blocks(std: pd.DataFrame, rules: Rules) -> dict[str, list[str]]:
     return _flipped_blocks(blocks, rules, None, len(std))[1]
 
 
-Blocks = list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # per blocking rule, what _block_groups gives
+Blocks = list[tuple[np.ndarray, np.ndarray, BlockKeys]]  # per blocking rule, what _block_groups gives
 
 
 def _flipped_blocks(
@@ -221,12 +246,13 @@ def _flipped_blocks(
     """Records of blocks that grew past `max_block_size` or shrank back under it since `stored` was taken."""
     flipped = np.zeros(n, dtype=bool)
     now: dict[str, list[str]] = {}
-    for rule, (rids, group, label) in zip(rules.blocking.rules, blocks, strict=True):
-        big = np.bincount(group, minlength=len(label)) > rules.blocking.max_block_size
-        current = set(label[big])
+    for rule, (rids, group, keys) in zip(rules.blocking.rules, blocks, strict=True):
+        big = np.flatnonzero(np.bincount(group, minlength=len(keys)) > rules.blocking.max_block_size)
+        current = set(keys.labels(big))
         now[rule_name(rule)] = sorted(current)
         if stored is not None:
-            changed = np.isin(label, list(current ^ set(stored.get(rule_name(rule), []))))
+            changed = np.zeros(len(keys), dtype=bool)
+            changed[keys.find(current ^ set(stored.get(rule_name(rule), [])))] = True
             flipped[rids[changed[group]]] = True
     return flipped, now
 
@@ -238,8 +264,8 @@ def block_touching(blocks: Blocks, rules: Rules, changed: np.ndarray, within: np
     """
     wanted = changed | within
     found = []
-    for number, (rids, group, label) in enumerate(blocks):
-        sizes = np.bincount(group, minlength=len(label))
+    for number, (rids, group, keys) in enumerate(blocks):
+        sizes = np.bincount(group, minlength=len(keys))
         usable = (sizes <= rules.blocking.max_block_size)[group] & (sizes[group] > 1)
         members = pd.DataFrame({"g": group[usable], "rid": rids[usable]})
         mine = members[wanted[members["rid"].to_numpy()]]
