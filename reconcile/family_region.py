@@ -53,7 +53,8 @@ def rebuild(
     homes = _homes(std[keys.isin(redone)])
     if old_std is not None:
         homes = homes.append(_homes(old_std[record_keys(old_std["source_system"], old_std["person_id"]).isin(redone)]))
-    at_home = _home_of(std).isin(homes)
+    home = _home_of(std)
+    at_home = home.isin(homes)
     rel_a, rel_b = _ends(relationships)
     mine = rel_a.isin(redone) | rel_b.isin(redone)
     ends_a = master_of.reindex(rel_a).to_numpy(dtype=object)
@@ -61,13 +62,15 @@ def rebuild(
     seeds = np.concatenate([list(touched), masters[at_home], ends_a[mine], ends_b[mine]])
     region = set(seeds[pd.notna(seeds)])
     family_of = pd.Series(old_family["family_id"].to_numpy(), index=old_family["master_id"].to_numpy())
+    xref_keys = record_keys(xref["source_system"], xref["person_id"])
     while True:
         families = family_of.reindex(list(region)).dropna().unique()
         region |= set(old_family["master_id"][old_family["family_id"].isin(families)])
         near = pd.Series(ends_a).isin(region).to_numpy() | pd.Series(ends_b).isin(region).to_numpy()
-        links = master_relationships(relationships[near], xref)
-        lived = _home_of(std[pd.Series(masters).isin(region).to_numpy()]).dropna()
-        shared = _home_of(std).isin(lived)
+        ends = xref_keys.isin(rel_a[near].append(rel_b[near]))  # the records whose masters the links need
+        links = master_relationships(relationships[near], xref[ends])
+        lived = home[pd.Series(masters).isin(region).to_numpy()].dropna()
+        shared = home.isin(lived)
         households = household_links(std[shared], pd.Series(masters, index=std.index)[shared])
         reached = set(links["master_id"]) | set(links["related_master_id"])
         reached |= set(households["master_id"]) | set(households["related_master_id"])
