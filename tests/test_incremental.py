@@ -103,14 +103,14 @@ def _night_and_full_rebuild(folder: Path, config) -> tuple:
     return summary, incremental
 
 
-@pytest.mark.parametrize("change", ["a new child", "a second record of a child", "a child alone, deleted"])
+@pytest.mark.parametrize("change", ["a new person", "a second record of a person", "a person alone, deleted"])
 def test_a_night_of_one_change_agrees_with_a_full_rebuild(night, change):
     """The night rewrites only the master rows that differ; with one change there may be none to compare."""
     folder, config = night
     xref = _table(config, "person_xref")
     alone = xref[(xref.groupby("master_id")["source_id"].transform("size") == 1) & (xref["source_system"] == "lcs")]
     with sqlite3.connect(folder / "lcs.db") as conn:
-        if change == "a child alone, deleted":
+        if change == "a person alone, deleted":
             conn.execute("DELETE FROM LCS_PERSON WHERE PERSON_ID = ?", (alone["source_id"].iloc[0],))
         else:
             conn.execute(
@@ -118,7 +118,7 @@ def test_a_night_of_one_change_agrees_with_a_full_rebuild(night, change):
                 (alone["source_id"].iloc[0],),
             )
             conn.execute("UPDATE copied SET PERSON_ID = 'NIGHT-1'")
-            if change == "a new child":
+            if change == "a new person":
                 conn.execute(
                     "UPDATE copied SET FORENAME = 'Zebedee', SURNAME = 'Quillfeather', NHS_NUMBER = NULL, UPN = NULL"
                 )
@@ -127,12 +127,12 @@ def test_a_night_of_one_change_agrees_with_a_full_rebuild(night, change):
     summary, incremental = _night_and_full_rebuild(folder, config)
     masters = set(incremental["person_xref"]["master_id"])
     assert summary.rematched >= 1
-    if change == "a child alone, deleted":
+    if change == "a person alone, deleted":
         assert alone["master_id"].iloc[0] not in masters
     else:
         new = incremental["person_xref"].set_index("source_id").loc["NIGHT-1", "master_id"]
         joined = new == alone["master_id"].iloc[0]
-        assert joined == (change == "a second record of a child")
+        assert joined == (change == "a second record of a person")
         assert incremental["master_person"].set_index("master_id").loc[new, "records"] == 1 + joined
 
 
