@@ -105,7 +105,8 @@ def _night_and_full_rebuild(folder: Path, config) -> tuple:
 
 @pytest.mark.parametrize("change", ["a new person", "a second record of a person", "a person alone, deleted"])
 def test_a_night_of_one_change_agrees_with_a_full_rebuild(night, change):
-    """The night rewrites only the master rows that differ; with one change there may be none to compare."""
+    """The smallest nights: one record to re-match, and a new master or an emptied one with nothing like it
+    published before."""
     folder, config = night
     xref = _table(config, "person_xref")
     alone = xref[(xref.groupby("master_id")["source_id"].transform("size") == 1) & (xref["source_system"] == "lcs")]
