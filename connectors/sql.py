@@ -18,6 +18,7 @@ from connectors.readonly import read_only_engine
 from reconcile.changes import KEYS_PER_QUERY
 from reconcile.config import EntitySpec, SourceSpec
 from reconcile.errors import SourceError
+from reconcile.sql_frames import batches
 
 
 class SqlConnector:
@@ -106,7 +107,7 @@ class SqlConnector:
             result = conn.execution_options(stream_results=True, max_row_buffer=size).execute(executable)
             columns = canonical_columns(self._where(entity), entity, list(result.keys()))
             step = "read"
-            for rows in result.partitions(size):
+            for rows in batches(conn, executable, result, size):
                 yield frame(rows, columns)
         except DBAPIError as exc:
             raise SourceError(self.name, entity, step, _describe(exc, step)) from None

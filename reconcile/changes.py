@@ -14,6 +14,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from reconcile.model import ENTITIES
+from reconcile.sql_frames import read_frame
 from reconcile.store import RECORD_STATE
 
 TRACKED = ("person", "relationship")  # the rows matching reads: records, and the relationships behind its guards
@@ -52,10 +53,10 @@ def read_state(conn: sa.Connection, source: str, entity: str, keys: pd.Index | N
         RECORD_STATE.c.source_system == source, RECORD_STATE.c.entity == entity
     )
     if keys is None:
-        return pd.read_sql(query, conn)
+        return read_frame(conn, query)
     wanted = list(keys)
     parts = [
-        pd.read_sql(query.where(RECORD_STATE.c.record_key.in_(wanted[i : i + KEYS_PER_QUERY])), conn)
+        read_frame(conn, query.where(RECORD_STATE.c.record_key.in_(wanted[i : i + KEYS_PER_QUERY])))
         for i in range(0, len(wanted), KEYS_PER_QUERY)
     ]
     return concat_state(parts)

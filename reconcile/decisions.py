@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import sqlalchemy as sa
 
+from reconcile.sql_frames import read_frame
 from reconcile.store import REVIEW_DECISION, records
 
 DECISIONS = ("MATCH", "NOT_MATCH", "UNSURE")
@@ -30,7 +31,7 @@ def record_decisions(engine: sa.Engine, decisions: pd.DataFrame) -> None:
 def latest_decisions(engine: sa.Engine) -> pd.DataFrame:
     """The latest decision per pair, every column of `review_decision`, in review_id order."""
     with engine.connect() as conn:
-        log = pd.read_sql(sa.select(REVIEW_DECISION), conn)
+        log = read_frame(conn, sa.select(REVIEW_DECISION))
     if log.empty:
         return log
     latest = log.sort_values(["review_id", "decided_at"], kind="stable").drop_duplicates("review_id", keep="last")

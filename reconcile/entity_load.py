@@ -22,6 +22,7 @@ from reconcile import changes, raw_state
 from reconcile.config import EntitySpec
 from reconcile.errors import ReconcileError
 from reconcile.model import ENTITIES, Entity
+from reconcile.sql_frames import read_frame
 from reconcile.store import CANONICAL, RECORD_CHANGE, RECORD_STATE, Stage
 
 
@@ -190,7 +191,7 @@ def _stage_restored(conn: sa.Connection, stage: Stage, name: str, dropped_record
         return
     table, dropped = CANONICAL[name], stage.drops[name]
     match = sa.tuple_(*(table.c[c.name] for c in dropped.columns)).in_(sa.select(*dropped.columns))
-    published = pd.read_sql(sa.select(table).where(match), conn)
+    published = read_frame(conn, sa.select(table).where(match))
     gone = Counter(dropped_records["row_hash"])
     keep = []
     for row_hash in changes.row_hashes(published, name):

@@ -12,6 +12,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from reconcile.errors import ReconcileError
+from reconcile.sql_frames import read_frame
 from reconcile.store import RISK_FLAG, SOURCE_CHECK
 
 PASS, WARN, FAIL = 0, 1, 2
@@ -43,7 +44,7 @@ def judge(engine: sa.Engine, max_critical: int, max_high: int | None) -> Verdict
         run_id = latest_validation_run(conn)
         if run_id is None:
             raise ReconcileError("no validation run in the target. Fix: run `reconcile validate` first.")
-        flags = pd.read_sql(sa.select(RISK_FLAG.c.rule, RISK_FLAG.c.severity).where(RISK_FLAG.c.run_id == run_id), conn)
+        flags = read_frame(conn, sa.select(RISK_FLAG.c.rule, RISK_FLAG.c.severity).where(RISK_FLAG.c.run_id == run_id))
     return verdict(run_id, flags, max_critical, max_high)
 
 

@@ -35,6 +35,7 @@ from reconcile.matching.stored_model import (
     rules_hash,
 )
 from reconcile.matching.training import Model
+from reconcile.sql_frames import read_frame
 from reconcile.store import (
     CANONICAL,
     FAMILY_ID_HISTORY,
@@ -211,7 +212,7 @@ def _touched_since(engine: sa.Engine, extract_run: str) -> pd.DataFrame:
     """People whose person or relationship rows changed in any load since the one last matched."""
     query = sa.select(RECORD_CHANGE).where(RECORD_CHANGE.c.run_id > extract_run, RECORD_CHANGE.c.entity.in_(TRACKED))
     with engine.connect() as conn:
-        return changed_people(pd.read_sql(query, conn))
+        return changed_people(read_frame(conn, query))
 
 
 def person_keys(engine: sa.Engine) -> pd.DataFrame:
@@ -239,7 +240,7 @@ def person_rows(engine: sa.Engine, records: pd.DataFrame) -> pd.DataFrame:
 
 def _read(engine: sa.Engine, table: sa.Table, columns: list[str]) -> pd.DataFrame:
     with engine.connect() as conn:
-        return pd.read_sql(sa.select(*(table.c[c] for c in columns)), conn)
+        return read_frame(conn, sa.select(*(table.c[c] for c in columns)))
 
 
 def _read_where_in(engine: sa.Engine, table: sa.Table, column: str, values: list[str]) -> pd.DataFrame:
@@ -256,7 +257,7 @@ def _parts_where_in(
     values per query."""
     for i in range(0, len(values), KEYS_PER_QUERY):
         query = sa.select(table).where(table.c[column].in_(values[i : i + KEYS_PER_QUERY]))
-        yield pd.read_sql(query if also is None else query.where(also), conn)
+        yield read_frame(conn, query if also is None else query.where(also))
 
 
 def _pairs_redone(old_pairs: pd.DataFrame, changed: pd.Index, redone: pd.Index) -> pd.DataFrame:

@@ -18,6 +18,7 @@ from sqlalchemy.engine import URL, Engine
 from reconcile.model import ENTITIES, SURVIVING_FIELDS, Column, Entity
 from reconcile.privacy import private_sqlite
 from reconcile.schema_upgrade import add_missing_columns
+from reconcile.sql_frames import read_frame
 
 STAGE_PREFIX = "stage_"
 metadata = sa.MetaData()
@@ -410,7 +411,7 @@ def read_table(engine: Engine, table: sa.Table) -> pd.DataFrame:
     """In primary-key order (or column order), so what a step computes never depends on storage order."""
     order = list(table.primary_key.columns) or list(table.columns)
     with engine.connect() as conn:
-        return pd.read_sql(sa.select(table).order_by(*order), conn)
+        return read_frame(conn, sa.select(table).order_by(*order))
 
 
 def publish_frames(

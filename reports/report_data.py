@@ -26,6 +26,7 @@ from reconcile.match import rules_path
 from reconcile.matching import load_rules
 from reconcile.matching.rules import Thresholds
 from reconcile.privacy import mask_pii, mask_raw_rows
+from reconcile.sql_frames import read_frame
 from reconcile.store import (
     LOAD_SUMMARY,
     MASTER_CONFLICT,
@@ -80,14 +81,14 @@ def gather(config: Config, engine: sa.Engine, files: Path, *, mask: bool, max_ro
         if match_run_id is None:
             raise ReconcileError("no master records in the target. Fix: run `reconcile match` first.")
         loads = _latest_loads(conn)
-        xref = pd.read_sql(sa.select(PERSON_XREF.c.master_id, PERSON_XREF.c.source_system), conn)
-        family = pd.read_sql(sa.select(MASTER_FAMILY.c.family_id, MASTER_FAMILY.c.master_id), conn)
+        xref = read_frame(conn, sa.select(PERSON_XREF.c.master_id, PERSON_XREF.c.source_system))
+        family = read_frame(conn, sa.select(MASTER_FAMILY.c.family_id, MASTER_FAMILY.c.master_id))
         queued = conn.execute(sa.select(sa.func.count()).select_from(REVIEW_QUEUE)).scalar_one()
         by_field = conn.execute(
             sa.select(MASTER_CONFLICT.c.field, sa.func.count()).group_by(MASTER_CONFLICT.c.field)
         ).all()
-        weights = pd.read_sql(sa.select(MATCH_PAIR.c.match_weight, MATCH_PAIR.c.decision), conn)
-        runs = pd.read_sql(sa.select(RUN_LOG).order_by(RUN_LOG.c.started_at.desc()).limit(RUNS_SHOWN), conn)
+        weights = read_frame(conn, sa.select(MATCH_PAIR.c.match_weight, MATCH_PAIR.c.decision))
+        runs = read_frame(conn, sa.select(RUN_LOG).order_by(RUN_LOG.c.started_at.desc()).limit(RUNS_SHOWN))
         flag_trend = _flag_trend(conn)
     verdict = _verdict(config, engine)
     flags_run = verdict.run_id if verdict else None
@@ -123,7 +124,7 @@ def _latest_loads(conn: sa.Connection) -> pd.DataFrame:
         )
         .order_by(LOAD_SUMMARY.c.source_system, LOAD_SUMMARY.c.entity)
     )
-    return pd.read_sql(query, conn)
+    return read_frame(conn, query)
 
 
 def _verdict(config: Config, engine: sa.Engine) -> Verdict | None:
@@ -136,17 +137,17 @@ def _verdict(config: Config, engine: sa.Engine) -> Verdict | None:
 
 def _flags_by_rule(engine: sa.Engine, run_id: str | None) -> pd.DataFrame:
     with engine.connect() as conn:
-        rules = pd.read_sql(sa.select(RISK_FLAG.c.rule).where(RISK_FLAG.c.run_id == run_id), conn)
+        rules = read_frame(conn, sa.select(RISK_FLAG.c.rule).where(RISK_FLAG.c.run_id == run_id))
     return counts_by_rule(rules)
 
 
 def _flag_trend(conn: sa.Connection) -> pd.DataFrame:
     """Flags per severity in each of the last validation runs: risk_flag keeps every run's flags."""
-    counts = pd.read_sql(
+    counts = read_frame(
+        conn,
         sa.select(RISK_FLAG.c.run_id, RISK_FLAG.c.severity, sa.func.count().label("n")).group_by(
             RISK_FLAG.c.run_id, RISK_FLAG.c.severity
         ),
-        conn,
     )
     wide = counts.pivot_table(index="run_id", columns="severity", values="n", fill_value=0, aggfunc="sum")
     wide = wide.reindex(columns=list(SEVERITIES), fill_value=0).sort_index(ascending=False).head(RUNS_SHOWN)

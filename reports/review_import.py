@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from reconcile.decisions import DECISIONS, latest_decisions, record_decisions
 from reconcile.errors import ReconcileError
+from reconcile.sql_frames import read_frame
 from reconcile.store import REVIEW_DECISION, REVIEW_QUEUE
 from reports.review_file import read_review_file
 from reports.review_pairs import PAIR_KEYS
@@ -73,8 +74,8 @@ def import_review(
 def _known_pairs(engine: sa.Engine) -> pd.DataFrame:
     """Pairs a file may answer: the current queue, and pairs decided before (a reviewer may change their mind)."""
     with engine.connect() as conn:
-        queue = pd.read_sql(
-            sa.select(REVIEW_QUEUE.c.review_id, *(REVIEW_QUEUE.c[k] for k in PAIR_KEYS), REVIEW_QUEUE.c.run_id), conn
+        queue = read_frame(
+            conn, sa.select(REVIEW_QUEUE.c.review_id, *(REVIEW_QUEUE.c[k] for k in PAIR_KEYS), REVIEW_QUEUE.c.run_id)
         )
     earlier = latest_decisions(engine)
     if not earlier.empty:

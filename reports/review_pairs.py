@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from reconcile.matching.comparisons import COMPARISONS, LEVELS, MISSING
 from reconcile.privacy import mask_pii
+from reconcile.sql_frames import read_frame
 from reconcile.store import CANONICAL, MATCH_PAIR, REVIEW_QUEUE
 
 PERSON_FIELDS = (
@@ -27,7 +28,7 @@ def review_pairs(engine: sa.Engine, *, mask: bool = False, limit: int | None = N
     """One row per queued pair, strongest first: scores, both records' fields, and each comparison's weight."""
     with engine.connect() as conn:
         order = (REVIEW_QUEUE.c.match_probability.desc(), REVIEW_QUEUE.c.review_id)
-        queue = pd.read_sql(sa.select(REVIEW_QUEUE).order_by(*order).limit(limit), conn)
+        queue = read_frame(conn, sa.select(REVIEW_QUEUE).order_by(*order).limit(limit))
         if queue.empty:
             return _empty()
         weights = _weights(conn, queue)
@@ -69,7 +70,7 @@ def _weights(conn: sa.Connection, queue: pd.DataFrame) -> pd.DataFrame:
     """The queued pairs' per-comparison levels and weights from match_pair (same run, same keys)."""
     columns = [MATCH_PAIR.c[k] for k in PAIR_KEYS]
     columns += [MATCH_PAIR.c[f"level_{k}"] for k in COMPARISONS] + [MATCH_PAIR.c[f"w_{k}"] for k in COMPARISONS]
-    pairs = pd.read_sql(sa.select(*columns).where(MATCH_PAIR.c.decision == "review"), conn)
+    pairs = read_frame(conn, sa.select(*columns).where(MATCH_PAIR.c.decision == "review"))
     return pairs.merge(queue[PAIR_KEYS], on=PAIR_KEYS)
 
 
@@ -84,7 +85,7 @@ def _people(conn: sa.Connection, queue: pd.DataFrame) -> pd.DataFrame:
         select = sa.select(person.c.source_system, person.c.person_id, *(person.c[f] for f in PERSON_FIELDS))
         for chunk in np.array_split(ids.to_numpy(), max(1, len(ids) // 500 + 1)):
             query = select.where(person.c.source_system == system, person.c.person_id.in_(list(chunk)))
-            frames.append(pd.read_sql(query, conn))
+            frames.append(read_frame(conn, query))
     return pd.concat(frames, ignore_index=True).rename(columns={"person_id": "source_id"})
 
 

@@ -1,0 +1,100 @@
+"""Rows read straight from the driver make the frame `pd.read_sql` makes, on every database the target may be."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from pandas.testing import assert_frame_equal
+
+from reconcile.sql_frames import batches, read_frame
+from reconcile.store import metadata
+
+
+def _typed(name: str) -> sa.Table:
+    return sa.Table(
+        name,
+        sa.MetaData(),
+        sa.Column("id", sa.String(16), primary_key=True),
+        sa.Column("note", sa.Text()),
+        sa.Column("n", sa.Integer()),
+        sa.Column("share", sa.Double()),
+        sa.Column("flag", sa.Boolean()),
+        sa.Column("day", sa.Date()),
+        sa.Column("at", sa.DateTime()),
+    )
+
+
+ROWS = [
+    {"id": "a", "note": "Zoë", "n": 1, "share": 0.5, "flag": True, "day": dt.date(2015, 3, 1),
+     "at": dt.datetime(2026, 1, 1, 10, 11, 12)},
+    {"id": "b", "note": None, "n": None, "share": None, "flag": None, "day": None, "at": None},
+    {"id": "c", "note": "O'Brien", "n": -3, "share": 1e-300, "flag": False, "day": dt.date(2000, 2, 29),
+     "at": dt.datetime(1999, 12, 31, 23, 59, 59, 123456)},
+]  # fmt: skip
+
+
+def _engine(server: str, request: pytest.FixtureRequest, tmp_path) -> sa.Engine:
+    return sa.create_engine(f"sqlite:///{tmp_path / 'x.db'}") if server == "sqlite" else request.getfixturevalue(server)
+
+
+@pytest.mark.parametrize("server", ["sqlite", "postgres", "mariadb"])
+def test_read_frame_gives_what_read_sql_gives(server, request, tmp_path, unique):
+    engine = _engine(server, request, tmp_path)
+    table = _typed(unique)
+    table.metadata.create_all(engine)
+    try:
+        with engine.begin() as conn:
+            conn.execute(table.insert(), ROWS)
+        with engine.connect() as conn:
+            for query in (
+                sa.select(table).order_by(table.c.id),  # typed: dates and booleans converted as SQLAlchemy does
+                sa.select(table.c.id, table.c.note, table.c.share).order_by(table.c.id),
+                sa.select(table.c.flag, sa.func.count().label("n")).group_by(table.c.flag).order_by(table.c.flag),
+                sa.text(f"SELECT id, n, note FROM {unique} ORDER BY id"),  # untyped: as the driver gives them
+                sa.select(table).where(table.c.id == "none"),  # no rows
+            ):
+                assert_frame_equal(read_frame(conn, query), pd.read_sql(query, conn), check_exact=True)
+            typed = read_frame(conn, sa.select(table).order_by(table.c.id))
+    finally:
+        table.metadata.drop_all(engine)
+    assert typed["day"].tolist()[::2] == [dt.date(2015, 3, 1), dt.date(2000, 2, 29)]
+    assert typed["flag"].tolist() == [True, None, False]
+    assert str(typed["at"].dtype) == "datetime64[ns]"
+
+
+def test_read_frame_gives_what_read_sql_gives_for_every_table_of_a_matched_target(synthetic_run):
+    _, config, _ = synthetic_run
+    engine = sa.create_engine(config.target_url())
+    try:
+        with engine.connect() as conn:
+            for table in metadata.sorted_tables:
+                query = sa.select(table)
+                assert_frame_equal(read_frame(conn, query), pd.read_sql(query, conn), check_exact=True, obj=table.name)
+    finally:
+        engine.dispose()
+
+
+def test_batches_give_every_row_once_in_order(tmp_path):
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (i INTEGER, s TEXT)")
+        conn.exec_driver_sql("INSERT INTO t VALUES " + ", ".join(f"({i}, 's{i}')" for i in range(10)))
+    with engine.connect() as conn:
+        query = sa.text("SELECT i, s FROM t ORDER BY i")
+        sizes = [len(b) for b in batches(conn, query, conn.execute(query), 4)]
+        rows = [row for b in batches(conn, query, conn.execute(query), 4) for row in b]
+    assert sizes == [4, 4, 2]
+    assert rows == [(i, f"s{i}") for i in range(10)]
+
+
+def test_a_driver_error_while_fetching_is_raised_as_sqlalchemy_raises_it(tmp_path):
+    """Callers (the SQL connector) catch SQLAlchemy's DBAPIError to name the source and step that failed."""
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with engine.connect() as conn:
+        # The first row is fetched as the query runs; the second fails only as the driver steps to it.
+        query = sa.text("SELECT abs(v) FROM (SELECT 1 AS v UNION ALL SELECT -9223372036854775808)")
+        with pytest.raises(sa.exc.DBAPIError):
+            read_frame(conn, query)
