@@ -104,7 +104,11 @@ class SqlConnector:
         step = "query"
         try:
             executable = _query_text(statement) if isinstance(statement, str) else statement
-            result = conn.execution_options(stream_results=True, max_row_buffer=size).execute(executable)
+            # Streaming asks for a server-side cursor; where there is none (SQLite, whose cursor fetches as it
+            # goes anyway) it only adds SQLAlchemy's own buffering, which would keep rows from coming as they are.
+            streamed = conn.dialect.supports_server_side_cursors
+            options = {"stream_results": True, "max_row_buffer": size} if streamed else {}
+            result = conn.execution_options(**options).execute(executable)
             columns = canonical_columns(self._where(entity), entity, list(result.keys()))
             step = "read"
             for rows in batches(conn, executable, result, size):
