@@ -30,8 +30,8 @@ from reconcile.matching.pipeline import key_order
 from reconcile.matching.stored_model import (
     model_from_json,
     model_to_json,
-    records_from_parquet,
-    records_to_parquet,
+    records_from_blob,
+    records_to_blob,
     rules_hash,
 )
 from reconcile.matching.training import Model
@@ -103,7 +103,7 @@ def _model_frame(
                 "rules_hash": rules_hash(rules),
                 "model": model_to_json(model),
                 "oversized_blocks": json.dumps(oversized, sort_keys=True),
-                "records": records_to_parquet(std),
+                "records": records_to_blob(std),
             }
         ]
     )
@@ -135,7 +135,7 @@ def run(
     if moved > MAX_CHANGED_SHARE * max(len(records), 1):
         return None
     old_pairs = _read(engine, MATCH_PAIR, [*PAIR_KEY, "match_probability", "reason"])
-    cached = records_from_parquet(plan.stored["records"])
+    cached = records_from_blob(plan.stored["records"])
     oversized = json.loads(plan.stored["oversized_blocks"])
     stale = record_keys(touched["source_system"], touched["person_id"])
     persons = person_rows(engine, records[to_standardise(current, cached, stale)])

@@ -7,7 +7,7 @@ canonical row that is already published, unless one of its fields was set aside:
 canonicalised again, since a date in the future yesterday may not be today. Hashes are typed (1 and "1"
 hash apart), so equal hashes mean equal values, short of a 64-bit collision.
 
-Per source entity the state is one row of `source_state`: the context, the day, and a Parquet blob of
+Per source entity the state is one row of `source_state`: the context, the day, and a blob (reconcile/frame_blob.py) of
 (record_key, row_hash, set_aside, stamp, repeated) for every loaded row, which reads back in milliseconds.
 The stamp is the hash of the row's raw `modified_at` (missing where the entity maps none), so that a night
 can tell from the key and the stamp alone which rows it need not read (reconcile/stamped_read.py);
@@ -17,7 +17,6 @@ can tell from the key and the stamp alone which rows it need not read (reconcile
 from __future__ import annotations
 
 import hashlib
-import io
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
@@ -29,6 +28,7 @@ from pandas.core.util.hashing import hash_array
 
 from reconcile import __version__
 from reconcile.config import EntitySpec
+from reconcile.frame_blob import from_blob, to_blob
 from reconcile.model import Entity
 from reconcile.store import SOURCE_STATE
 
@@ -127,20 +127,19 @@ def read(conn: sa.Connection, sources: list[str]) -> dict[tuple[str, str], Entit
     """The stored state of every entity of these sources."""
     query = sa.select(SOURCE_STATE).where(SOURCE_STATE.c.source_system.in_(sources))
     return {
-        (row.source_system, row.entity): EntityState(row.context, row.today, _from_parquet(row.rows))
+        (row.source_system, row.entity): EntityState(row.context, row.today, _from_blob(row.rows))
         for row in conn.execute(query)
     }
 
 
 def state_row(source: str, entity: str, ctx: str, today: date, rows: pd.DataFrame) -> dict[str, object]:
-    buffer = io.BytesIO()
     types = {"row_hash": np.uint64, "set_aside": bool, "stamp": np.uint64, "repeated": bool}
-    rows[ROW_COLUMNS].astype(types).to_parquet(buffer, index=False)
-    return {"source_system": source, "entity": entity, "context": ctx, "today": today, "rows": buffer.getvalue()}
+    blob = to_blob(rows[ROW_COLUMNS].astype(types))
+    return {"source_system": source, "entity": entity, "context": ctx, "today": today, "rows": blob}
 
 
-def _from_parquet(data: bytes) -> pd.DataFrame:
-    rows = pd.read_parquet(io.BytesIO(data))
+def _from_blob(data: bytes) -> pd.DataFrame:
+    rows = from_blob(data)
     if "stamp" not in rows:  # kept by a version from before stamps: no row can be skipped by its stamp
         rows["stamp"] = np.full(len(rows), MISSING, dtype=np.uint64)
     if "repeated" not in rows:

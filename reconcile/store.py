@@ -402,7 +402,7 @@ MATCH_MODEL = sa.Table(
     sa.Column("rules_hash", sa.String(32), nullable=False),
     sa.Column("model", LONG_TEXT, nullable=False),  # JSON: m, u, prior, term frequencies, records
     sa.Column("oversized_blocks", LONG_TEXT, nullable=False),  # JSON: blocks blocking skipped, per rule
-    # Parquet: every record as standardised, so a night re-standardises only what changed
+    # Arrow (reconcile/frame_blob.py): every record as standardised, so a night re-standardises only what changed
     sa.Column("records", sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")),
 )  # fmt: skip
 

@@ -14,7 +14,7 @@ from reconcile.masters.families import household_links
 from reconcile.matching import incremental, pipeline
 from reconcile.matching.incremental import record_keys
 from reconcile.matching.standardise import CATEGORICAL, STANDARD_COLUMNS, objects, standardise
-from reconcile.matching.stored_model import records_from_parquet, records_to_parquet
+from reconcile.matching.stored_model import records_from_blob, records_to_blob
 from reconcile.synthetic import write_demo
 
 TEXT = [*CATEGORICAL, "person_id", "nhs"]
@@ -89,7 +89,7 @@ def test_last_runs_records_in_either_layout_come_back_compact(synthetic):
     keys = record_keys(std["source_system"], std["person_id"])
     stale = keys[::7]  # standardised again tonight, joined with the stored rows of the rest
     for stored in (std, as_objects(std)):  # this layout, and one stored before compact dtypes
-        cached = records_from_parquet(records_to_parquet(stored))
+        cached = records_from_blob(records_to_blob(stored))
         again = incremental._standardised(persons, keys, cached, stale)
         assert list(again.columns) == STANDARD_COLUMNS
         assert again.dtypes.to_dict() == std.dtypes.to_dict()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import shutil
 import sqlite3
 from datetime import date
@@ -14,6 +13,7 @@ import pytest
 from conftest import LEGACY_ENTITIES, TODAY, config_for, read_frame, sqlite_db
 from reconcile.config import Config, load_config
 from reconcile.extract import extract
+from reconcile.frame_blob import from_blob
 from reconcile.model import ENTITIES
 from reconcile.raw_state import row_hashes
 from reconcile.synthetic.night import mutate
@@ -249,7 +249,7 @@ def test_a_stamped_night_publishes_what_a_full_load_would(tmp_path, stamped_plan
     config = load_config(files.config)
     extract(config, today=TODAY)
     state = read_frame(config.target_url(), "SELECT entity, rows FROM source_state WHERE entity = 'person'")
-    assert all(pd.read_parquet(io.BytesIO(blob))["stamp"].nunique() > 1 for blob in state["rows"])
+    assert all(from_blob(blob)["stamp"].nunique() > 1 for blob in state["rows"])
     mutate(tmp_path / "demo", share=0.05, seed=2)
     _assert_as_a_full_load(config, extract(config, today=TODAY).run_id, tmp_path)
     assert sum(p is not None for p in stamped_plans) == 2  # both systems' person tables (the demo's duplicate IDs too)

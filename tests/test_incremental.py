@@ -259,7 +259,7 @@ def server_target(request, unique):
 
 
 def test_an_incremental_night_on_a_server_target(tmp_path, server_target):
-    """The model, the standardised records (Parquet) and in-place updates work in PostgreSQL and MariaDB too."""
+    """The model, the standardised records (an Arrow blob) and in-place updates work in PostgreSQL and MariaDB too."""
     files = write_demo(tmp_path / "demo", people=300, seed=9)
     text = files.config.read_text(encoding="utf-8").replace("sqlite:///reconcile.db", server_target)
     files.config.write_text(text, encoding="utf-8")

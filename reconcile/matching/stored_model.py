@@ -6,13 +6,13 @@ Floats go through `repr`, which round-trips exactly: a model read back gives the
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 
 import numpy as np
 import pandas as pd
 
 from reconcile import __version__
+from reconcile.frame_blob import from_blob, to_blob
 from reconcile.matching.comparisons import COMPARISONS, LEVELS
 from reconcile.matching.rules import Rules
 from reconcile.matching.standardise import STANDARD_COLUMNS
@@ -53,15 +53,13 @@ def rules_hash(rules: Rules) -> str:
     return hashlib.blake2b(f"{__version__}|{rules.model_dump_json()}".encode(), digest_size=16).hexdigest()
 
 
-def records_to_parquet(std: pd.DataFrame) -> bytes:
-    buffer = io.BytesIO()
-    std.drop(columns="rid").to_parquet(buffer, index=False)
-    return buffer.getvalue()
+def records_to_blob(std: pd.DataFrame) -> bytes:
+    return to_blob(std.drop(columns="rid"))
 
 
-def records_from_parquet(data: bytes | None) -> pd.DataFrame | None:
+def records_from_blob(data: bytes | None) -> pd.DataFrame | None:
     """Last run's standardised records (without rid), or None when absent or of another layout."""
     if not data:
         return None
-    std = pd.read_parquet(io.BytesIO(data))
+    std = from_blob(data)
     return std if list(std.columns) == [c for c in STANDARD_COLUMNS if c != "rid"] else None
