@@ -31,6 +31,7 @@ from reconcile.matching.engines import open_engine
 from reconcile.matching.incremental import by_rid
 from reconcile.matching.master_ids import assign
 from reconcile.matching.pipeline import DECISION_COLUMNS
+from reconcile.sql_frames import read_frame
 from reconcile.store import (
     CANONICAL,
     FAMILY_ID_HISTORY,
@@ -170,9 +171,8 @@ def _issued(engine: sa.Engine, history: sa.Table) -> set[str]:
     """Every ID this target ever issued of one kind (master or family), so none is reused."""
     current = MASTER_PERSON.c.master_id if history is MASTER_ID_HISTORY else MASTER_FAMILY.c.family_id
     with engine.connect() as conn:
-        return set(conn.execute(sa.select(current).distinct()).scalars()) | set(
-            conn.execute(sa.select(history.c.old_master_id).distinct()).scalars()
-        )
+        issued = read_frame(conn, sa.union(sa.select(current.label("id")), sa.select(history.c.old_master_id)))
+    return set(issued["id"])
 
 
 def _outputs(result: MatchResult, masters: pd.Series, keep: float) -> dict[str, pd.DataFrame]:
