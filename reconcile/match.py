@@ -171,7 +171,8 @@ def _issued(engine: sa.Engine, history: sa.Table) -> set[str]:
     """Every ID this target ever issued of one kind (master or family), so none is reused."""
     current = MASTER_PERSON.c.master_id if history is MASTER_ID_HISTORY else MASTER_FAMILY.c.family_id
     with engine.connect() as conn:
-        issued = read_frame(conn, sa.union(sa.select(current.label("id")), sa.select(history.c.old_master_id)))
+        # UNION ALL: a UNION would compare IDs under the database's collation (case-blind on MariaDB).
+        issued = read_frame(conn, sa.union_all(sa.select(current.label("id")), sa.select(history.c.old_master_id)))
     return set(issued["id"])
 
 

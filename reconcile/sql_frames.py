@@ -24,7 +24,11 @@ def read_frame(conn: sa.Connection, query: sa.Executable) -> pd.DataFrame:
     rows = [row for batch in batches(conn, query, result) for row in batch]
     if not rows:
         return pd.DataFrame(columns=columns)
-    return pd.DataFrame.from_records(rows, columns=columns)
+    frame = pd.DataFrame.from_records(rows, columns=columns, coerce_float=True)  # decimals to floats, as read_sql
+    for i, dtype in enumerate(frame.dtypes):
+        if isinstance(dtype, pd.DatetimeTZDtype):  # read_sql gives time-zone-aware columns in UTC
+            frame.isetitem(i, pd.to_datetime(frame.iloc[:, i], utc=True))
+    return frame
 
 
 def batches(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pandas as pd
 import pytest
@@ -24,15 +25,16 @@ def _typed(name: str) -> sa.Table:
         sa.Column("flag", sa.Boolean()),
         sa.Column("day", sa.Date()),
         sa.Column("at", sa.DateTime()),
+        sa.Column("amount", sa.Numeric(10, 2)),
     )
 
 
 ROWS = [
     {"id": "a", "note": "Zoë", "n": 1, "share": 0.5, "flag": True, "day": dt.date(2015, 3, 1),
-     "at": dt.datetime(2026, 1, 1, 10, 11, 12)},
-    {"id": "b", "note": None, "n": None, "share": None, "flag": None, "day": None, "at": None},
+     "at": dt.datetime(2026, 1, 1, 10, 11, 12), "amount": Decimal("12.50")},
+    {"id": "b", "note": None, "n": None, "share": None, "flag": None, "day": None, "at": None, "amount": None},
     {"id": "c", "note": "O'Brien", "n": -3, "share": 1e-300, "flag": False, "day": dt.date(2000, 2, 29),
-     "at": dt.datetime(1999, 12, 31, 23, 59, 59, 123456)},
+     "at": dt.datetime(1999, 12, 31, 23, 59, 59, 123456), "amount": Decimal("-0.01")},
 ]  # fmt: skip
 
 
@@ -53,6 +55,7 @@ def test_read_frame_gives_what_read_sql_gives(server, request, tmp_path, unique)
                 sa.select(table).order_by(table.c.id),  # typed: dates and booleans converted as SQLAlchemy does
                 sa.select(table.c.id, table.c.note, table.c.share).order_by(table.c.id),
                 sa.select(table.c.flag, sa.func.count().label("n")).group_by(table.c.flag).order_by(table.c.flag),
+                sa.select(sa.func.sum(table.c.n).label("total"), sa.func.avg(table.c.n).label("mean")),  # decimals
                 sa.text(f"SELECT id, n, note FROM {unique} ORDER BY id"),  # untyped: as the driver gives them
                 sa.select(table).where(table.c.id == "none"),  # no rows
             ):
@@ -63,6 +66,22 @@ def test_read_frame_gives_what_read_sql_gives(server, request, tmp_path, unique)
     assert typed["day"].tolist()[::2] == [dt.date(2015, 3, 1), dt.date(2000, 2, 29)]
     assert typed["flag"].tolist() == [True, None, False]
     assert str(typed["at"].dtype) == "datetime64[ns]"
+    assert typed["amount"].dtype == float and typed["amount"].tolist()[::2] == [12.5, -0.01]
+
+
+def test_read_frame_gives_time_zone_aware_columns_in_utc_as_read_sql_does(postgres, unique):
+    table = sa.Table(unique, sa.MetaData(), sa.Column("at", sa.DateTime(timezone=True)))
+    table.metadata.create_all(postgres)
+    try:
+        with postgres.begin() as conn:
+            conn.execute(table.insert(), [{"at": dt.datetime(2026, 6, 1, 9, 0, tzinfo=dt.timezone.utc)}, {"at": None}])
+        with postgres.connect() as conn:
+            query = sa.select(table)
+            frame = read_frame(conn, query)
+            assert_frame_equal(frame, pd.read_sql(query, conn), check_exact=True)
+    finally:
+        table.metadata.drop_all(postgres)
+    assert str(frame["at"].dtype) == "datetime64[ns, UTC]"
 
 
 def test_read_frame_gives_what_read_sql_gives_for_every_table_of_a_matched_target(synthetic_run):
