@@ -3,9 +3,9 @@
 SQLAlchemy fetches through a Row object per row and runs each value through its column type's result
 processor. Reading a table of the target, that was about half the time (person_xref's 125,000 rows: 0.34 s
 through `pd.read_sql`, 0.26 s here; the relationships' 192,000: 0.41 s against 0.23 s), and a Row is a
-third slower for pandas to take than a tuple. Here rows come straight from the DBAPI cursor, and only the
-columns whose type has a result processor (on SQLite: dates, datetimes, booleans) are converted, a column
-at a time. Where SQLAlchemy buffers rows itself (server-side cursors), its rows are used, as tuples.
+third slower for pandas to take than a tuple. Here rows come straight from the DBAPI cursor, unless
+SQLAlchemy would convert a column (its type has a result processor: on SQLite, dates, datetimes and
+booleans) or buffers rows itself (server-side cursors); then SQLAlchemy's rows are used, as tuples.
 """
 
 from __future__ import annotations
@@ -49,10 +49,11 @@ def _driver_rows(conn: sa.Connection, cursor: object, size: int | None) -> Itera
     """The cursor's rows; its driver's errors raised as SQLAlchemy raises them, so callers catch them alike."""
     error = conn.dialect.loaded_dbapi.Error
     try:
-        while rows := (cursor.fetchmany(size) if size else cursor.fetchall()):
+        if not size:
+            yield cursor.fetchall()
+            return
+        while rows := cursor.fetchmany(size):
             yield rows
-            if not size:
-                return
     except error as exc:
         raise sa.exc.DBAPIError.instance(None, None, exc, error, dialect=conn.dialect) from exc
 
