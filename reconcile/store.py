@@ -244,6 +244,7 @@ PERSON_XREF = sa.Table(
     sa.Column("match_probability", sa.Double(), nullable=False),
     sa.Column("method", sa.String(16), nullable=False),
     sa.Column("run_id", sa.String(40), nullable=False),
+    sqlite_with_rowid=False,
 )  # fmt: skip
 
 
@@ -327,6 +328,7 @@ MASTER_FAMILY = sa.Table(
     sa.Column("master_id", sa.String(16), primary_key=True),
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("run_id", sa.String(40), nullable=False),
+    sqlite_with_rowid=False,
 )  # fmt: skip
 
 FAMILY_ID_HISTORY = sa.Table(
@@ -343,6 +345,7 @@ MASTER_PERSON_PROVENANCE = sa.Table(
     sa.Column("source_id", sa.String(128), nullable=False),
     sa.Column("rule", sa.String(40), nullable=False),
     sa.Column("run_id", sa.String(40), nullable=False),
+    sqlite_with_rowid=False,
 )  # fmt: skip
 
 MASTER_CONFLICT = sa.Table(
@@ -352,6 +355,7 @@ MASTER_CONFLICT = sa.Table(
     sa.Column("values", sa.Text(), nullable=False),  # JSON: [{value, source_system, source_id}, ...]
     sa.Column("n_values", sa.Integer(), nullable=False),
     sa.Column("run_id", sa.String(40), nullable=False),
+    sqlite_with_rowid=False,
 )  # fmt: skip
 
 MATCH_TABLES = (
@@ -372,6 +376,7 @@ RECORD_STATE = sa.Table(
     sa.Column("related_person_id", sa.String(128)),
     sa.Column("row_hash", sa.String(16), nullable=False),
     sa.Column("run_id", sa.String(40), nullable=False),
+    sqlite_with_rowid=False,
 )  # fmt: skip
 
 # source_state: per source entity, a fingerprint of every raw row it loaded (see reconcile/raw_state.py), so a
