@@ -176,8 +176,9 @@ class Stage:
             )
             for name, keys in (drops or {}).items()
         }
-        self.metadata.drop_all(engine)  # leftovers of a run that was killed
-        self.metadata.create_all(engine)
+        with engine.begin() as conn:  # one transaction: on SQLite, one sync of the journal, not one per table
+            self.metadata.drop_all(conn)  # leftovers of a run that was killed
+            self.metadata.create_all(conn)
 
     def append(self, name: str, frame: pd.DataFrame) -> None:
         if frame.empty:
@@ -193,7 +194,7 @@ class Stage:
         if keys.empty:
             return
         with self.engine.begin() as conn:
-            conn.execute(self.drops[name].insert(), records(keys[[c.name for c in self.drops[name].columns]]))
+            insert_frame(conn, self.drops[name], keys[[c.name for c in self.drops[name].columns]])
 
     def publish(self, replace: dict[str, sa.ColumnElement[bool] | None], append: Iterable[str] = ()) -> None:
         """`replace`: table -> which published rows this run supersedes (None: all of them).
@@ -217,7 +218,8 @@ class Stage:
         self.discard()
 
     def discard(self) -> None:
-        self.metadata.drop_all(self.engine)
+        with self.engine.begin() as conn:
+            self.metadata.drop_all(conn)
 
     def _copy(self, conn: sa.Connection, name: str) -> None:
         table, stage = self.targets[name], self.tables[name]
