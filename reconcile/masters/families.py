@@ -162,14 +162,3 @@ def _roles(links: pd.DataFrame, masters: np.ndarray) -> np.ndarray:
     related = set(links["master_id"]) | set(links["related_master_id"])
     fallback = np.where(pd.Index(masters).isin(list(related)), "child", "household")
     return first.reindex(masters).fillna(pd.Series(fallback, index=masters)).to_numpy()
-
-
-def split_families(family: pd.DataFrame, xref: pd.DataFrame) -> int:
-    """Families that no one system sees whole: the split picture the front door cannot see past."""
-    if family.empty:
-        return 0
-    systems = xref[["master_id", "source_system"]].drop_duplicates()
-    members = family[["family_id", "master_id"]].merge(systems, on="master_id")
-    size = family.groupby("family_id").size()
-    seen = members.groupby(["family_id", "source_system"])["master_id"].nunique().groupby("family_id").max()
-    return int((seen.reindex(size.index).fillna(0) < size).sum())
