@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conftest import people, read_frame
 from reconcile.config import load_config
@@ -13,7 +15,7 @@ from reconcile.extract import extract
 from reconcile.masters.families import household_links
 from reconcile.matching import incremental, pipeline
 from reconcile.matching.incremental import record_keys
-from reconcile.matching.standardise import CATEGORICAL, STANDARD_COLUMNS, objects, standardise
+from reconcile.matching.standardise import CATEGORICAL, STANDARD_COLUMNS, _used_categories, objects, standardise
 from reconcile.matching.stored_model import records_from_blob, records_to_blob
 from reconcile.synthetic import write_demo
 
@@ -94,3 +96,17 @@ def test_last_runs_records_in_either_layout_come_back_compact(synthetic):
         assert list(again.columns) == STANDARD_COLUMNS
         assert again.dtypes.to_dict() == std.dtypes.to_dict()
         pd.testing.assert_frame_equal(as_objects(again), as_objects(std), check_exact=True)
+
+
+@given(
+    st.lists(st.one_of(st.none(), st.sampled_from(["Ava", "Ben", "Cal", "Dee"])), max_size=20),
+    st.lists(st.sampled_from(["Ava", "Ben", "Cal", "Dee", "Eve", "Fay"]), unique=True, max_size=6),
+    st.booleans(),
+)
+def test_unused_categories_go_as_pandas_removes_them(values, extra, ordered):
+    """Counted, not sorted: the same categories in the same order, the same codes and code dtype."""
+    categories = list(dict.fromkeys([v for v in values if v is not None] + extra))
+    series = pd.Series(pd.Categorical(values, categories=categories, ordered=ordered), name="forename")
+    expected = series.cat.remove_unused_categories()
+    pd.testing.assert_series_equal(_used_categories(series), expected)
+    assert _used_categories(series).cat.codes.dtype == expected.cat.codes.dtype

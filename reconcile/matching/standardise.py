@@ -102,12 +102,24 @@ def compact(std: pd.DataFrame) -> pd.DataFrame:
     for name in std.columns:
         values = std[name]
         if name in CATEGORICAL and isinstance(values.dtype, pd.CategoricalDtype):
-            values = values.cat.remove_unused_categories()
+            values = _used_categories(values)
         elif name in CATEGORICAL:  # categories in order of first appearance: sorting them took longer than coding
             values = pd.Categorical.from_codes(*pd.factorize(values.to_numpy(dtype=object, na_value=None)))
         columns[name] = values
     # A new frame: columns replaced in a copy would leave the rest as views holding the old block of objects.
     return pd.DataFrame(columns, index=std.index)
+
+
+def _used_categories(values: pd.Series) -> pd.Series:
+    """`values.cat.remove_unused_categories()`, by counting codes rather than sorting them."""
+    codes = values.cat.codes.to_numpy()
+    used = np.bincount(codes[codes >= 0], minlength=len(values.cat.categories)) > 0
+    if used.all():
+        return values
+    renumbered = np.cumsum(used) - 1
+    dtype = pd.CategoricalDtype(values.cat.categories[used], ordered=values.cat.ordered)
+    kept = pd.Categorical.from_codes(np.where(codes >= 0, renumbered[codes], -1), dtype=dtype)
+    return pd.Series(kept, index=values.index, name=values.name)
 
 
 def stacked(frames: list[pd.DataFrame]) -> pd.DataFrame:
