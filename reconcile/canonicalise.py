@@ -33,8 +33,19 @@ def source_ids(frame: pd.DataFrame, entity: Entity) -> pd.Series:
         parts.append(text if entity.column(name).required else text.fillna(""))
     if len(parts) == 1:
         return parts[0]
-    joined = parts[0].astype("string").str.cat([p.astype("string") for p in parts[1:]], sep="|")
-    return joined.astype(object).where(joined.notna(), None)
+    return _joined(parts)
+
+
+def _joined(parts: list[pd.Series]) -> pd.Series:
+    """The parts' text joined by '|', None where any part is missing, by NumPy's loop over objects (pandas'
+    `str.cat` through its string dtype took four times as long)."""
+    values = [part.to_numpy(dtype=object) for part in parts]
+    missing = np.logical_or.reduce([pd.isna(v) for v in values])
+    joined = np.where(missing, "", values[0])
+    for more in values[1:]:
+        joined = np.add(np.add(joined, "|"), np.where(missing, "", more))
+    joined[missing] = None
+    return pd.Series(joined, index=parts[0].index, dtype=object)
 
 
 @dataclass(frozen=True)
@@ -48,7 +59,10 @@ def screen(frame: pd.DataFrame, entity: Entity, source_system: str, seen: frozen
     """Which rows are rejected, and why: no ID, an ID too long, or one already read (here or in `seen`)."""
     ids = source_ids(frame, entity)
     missing = ids.isna()
-    too_long = ids.notna() & (ids.str.len() > MAX_ID_LENGTH)
+    present = ids.notna().to_numpy()
+    lengths = np.zeros(len(ids), dtype=np.int64)
+    lengths[present] = np.fromiter(map(len, ids.to_numpy(dtype=object)[present]), dtype=np.int64, count=present.sum())
+    too_long = pd.Series(lengths > MAX_ID_LENGTH, index=ids.index)
     repeated = ids.notna() & ~too_long & (ids.duplicated(keep="first") | _already_seen(ids, seen))
     reasons = pd.Series(None, index=frame.index, dtype=object)
     key_label = " or ".join(c for c in entity.key if entity.column(c).required)
@@ -83,6 +97,9 @@ def canonical_rows(
     kept: pd.DataFrame, kept_ids: pd.Series, entity: Entity, spec: EntitySpec, source_system: str, today: date
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(canonical rows, ISSUE_COLUMNS) of rows `screen` kept; each row's result depends on its values alone."""
+    if kept.empty:  # most chunks of a night: the frames the loop below gives, without its dozens of passes
+        names = ["source_system", *(col.name for col in entity.columns)]
+        return pd.DataFrame({name: pd.Series([], dtype=object) for name in names}), pd.DataFrame(columns=ISSUE_COLUMNS)
     columns: dict[str, pd.Series] = {"source_system": pd.Series(source_system, index=kept.index, dtype=object)}
     issues: list[pd.DataFrame] = []
     for col in entity.columns:

@@ -5,10 +5,14 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pandas as pd
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from reconcile.canonicalise import _joined, canonical_rows
+from reconcile.config import EntitySpec
 from reconcile.fields import clean_text, map_codes, parse_dates, text_value
+from reconcile.model import ENTITIES
 
 TODAY = date(2026, 11, 1)
 raw_values = st.one_of(
@@ -123,3 +127,24 @@ def test_open_code_columns_keep_unmapped_values(values):
         expected = None if raw is None or not raw.strip() else raw.strip()
         expected = "No further action" if expected == "NFA" else expected
         assert value == expected
+
+
+@pytest.mark.parametrize("name", sorted(ENTITIES))
+def test_an_empty_chunk_canonicalises_to_the_frames_a_chunk_with_rows_gives(name):
+    """A night's unchanged chunk skips the per-column passes; what it returns must still stack with the rest."""
+    entity = ENTITIES[name]
+    spec = EntitySpec(table="t", columns={c.name: c.name for c in entity.columns})
+    one = pd.DataFrame({c.name: pd.Series(["1"], dtype=object) for c in entity.columns})
+    rows, issues = canonical_rows(one, pd.Series(["1"], dtype=object), entity, spec, "lcs", TODAY)
+    empty_rows, empty_issues = canonical_rows(one.iloc[:0], pd.Series([], dtype=object), entity, spec, "lcs", TODAY)
+    pd.testing.assert_frame_equal(empty_rows, rows.iloc[:0])
+    pd.testing.assert_frame_equal(empty_issues, issues.iloc[:0].reset_index(drop=True))
+
+
+@given(st.lists(st.tuples(*[st.one_of(st.none(), st.text(max_size=4))] * 3), max_size=20))
+def test_composite_ids_join_as_pandas_joins_them(rows):
+    """A relationship's ID is its key's parts joined by '|', missing when a required part is missing."""
+    parts = [pd.Series([r[i] for r in rows], dtype=object, index=range(3, 3 + len(rows))) for i in range(3)]
+    expected = parts[0].astype("string").str.cat([p.astype("string") for p in parts[1:]], sep="|")
+    expected = expected.astype(object).where(expected.notna(), None)
+    pd.testing.assert_series_equal(_joined(parts), expected)
