@@ -43,6 +43,7 @@ from reconcile.store import (
     MASTER_CONFLICT,
     MASTER_FAMILY,
     MASTER_ID_HISTORY,
+    MASTER_PERSON_PROVENANCE,
     MASTER_RELATIONSHIP,
     MATCH_MODEL,
     MATCH_PAIR,
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
 MAX_CHANGED_SHARE = 0.5  # beyond this share of records changed, a full run is as cheap and refits the model
 PAIR_KEY = ["source_system_l", "source_id_l", "source_system_r", "source_id_r"]
 RELATIONSHIP_KEY = ["master_id", "related_master_id", "relationship"]
+PROVENANCE_KEY = ["master_id", "field"]
 
 
 @dataclass(frozen=True)
@@ -158,11 +160,15 @@ def run(
 
     rematched = xref.rename(columns={"source_id": "person_id"})
     rows = master_records(person_rows(engine, rematched), rematched)  # read once for survivorship and conflicts
-    frames["master_person"], frames["master_person_provenance"] = survive_records(rows, rules.survivorship)
+    frames["master_person"], provenance = survive_records(rows, rules.survivorship)
     frames["master_conflict"] = record_conflicts(rows)
     old_masters = previous.loc[involved, "master_id"].to_numpy()
     touched_masters = pd.unique(np.concatenate([old_masters, masters.to_numpy()]))
     gone_masters = pd.DataFrame({"master_id": touched_masters})
+    # Most re-matched masters keep the records and values they had: only provenance that differs is rewritten
+    # (nine rows a master, it was the largest delete and insert of a night).
+    old_provenance = _read_where_in(engine, MASTER_PERSON_PROVENANCE, "master_id", list(touched_masters))
+    frames["master_person_provenance"], dropped_provenance = _differences(old_provenance, provenance, PROVENANCE_KEY)
 
     whole_records = whole.rename(columns={"source_id": "person_id"})
     old_family = read_table(engine, MASTER_FAMILY)
@@ -193,7 +199,7 @@ def run(
                                          "source_id": [k.split("|", 1)[1] for k in redone]}),
             "match_pair": dropped_pairs,
             "master_person": gone_masters,
-            "master_person_provenance": gone_masters,
+            "master_person_provenance": dropped_provenance,
             "master_conflict": gone_masters,
             "master_relationship": dropped_links,
             "master_family": dropped_family,
