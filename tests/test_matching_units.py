@@ -238,6 +238,29 @@ def test_clustering_refuses_a_chain_through_a_forbidden_pair():
     assert result.refused.tolist() == [False, True]
 
 
+@given(
+    st.integers(1, 30).flatmap(
+        lambda n: st.tuples(st.just(n), st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=40))
+    )
+)
+def test_unconstrained_clusters_are_the_link_graph_components_named_by_their_smallest_record(case):
+    n, edges = case
+    links = pd.DataFrame(
+        {"rid_l": [a for a, _ in edges], "rid_r": [b for _, b in edges], "match_weight": np.ones(len(edges))}
+    ).astype({"rid_l": np.int64, "rid_r": np.int64})
+    component = list(range(n))  # a plain relabelling to a fixed point: each record takes its neighbour's least label
+    changed = True
+    while changed:
+        changed = False
+        for a, b in edges:
+            low = min(component[a], component[b])
+            if component[a] != low or component[b] != low:
+                component[a] = component[b] = low
+                changed = True
+    none = pd.DataFrame({"rid_l": [], "rid_r": []}, dtype=np.int64)
+    assert cluster(n, links, none, none).labels.tolist() == component
+
+
 def test_forced_links_come_first():
     links = pd.DataFrame({"rid_l": [], "rid_r": [], "match_weight": []})
     forced = pd.DataFrame({"rid_l": [0], "rid_r": [2]})
