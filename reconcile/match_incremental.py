@@ -61,6 +61,7 @@ MAX_CHANGED_SHARE = 0.5  # beyond this share of records changed, a full run is a
 PAIR_KEY = ["source_system_l", "source_id_l", "source_system_r", "source_id_r"]
 RELATIONSHIP_KEY = ["master_id", "related_master_id", "relationship"]
 PROVENANCE_KEY = ["master_id", "field"]
+MASTER_OF = ["source_system", "source_id", "master_id"]  # what a night reads of the published crosswalk
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ def run(
     if plan.model is None or plan.stored is None:
         raise ValueError("an incremental run needs a stored model")
     touched = _touched_since(engine, plan.stored["extract_run_id"])
-    previous = read_table(engine, PERSON_XREF)
+    previous = _published(engine, PERSON_XREF, MASTER_OF)
     previous_keys = record_keys(previous["source_system"], previous["source_id"])
     current = record_keys(records["source_system"], records["person_id"])
     moved = len(touched) + len(current.difference(previous_keys)) + len(previous_keys.difference(current))
@@ -151,7 +152,7 @@ def run(
     involved = previous_keys.isin(redone)
     masters, history = assign(rm.clusters, previous[involved], _issued(engine, MASTER_ID_HISTORY), decisions)
     xref = rm.clusters.rename(columns={"person_id": "source_id"}).assign(master_id=masters.to_numpy())[XREF_COLUMNS]
-    whole = pd.concat([previous.loc[~involved, XREF_COLUMNS], xref], ignore_index=True)
+    whole = pd.concat([previous.loc[~involved, MASTER_OF], xref[MASTER_OF]], ignore_index=True)
     masters_by_rid = by_rid(rm.std, whole["source_system"], whole["source_id"], whole["master_id"])
 
     frames = pair_outputs(rm.pairs, masters_by_rid, rules.thresholds.keep_pairs)
@@ -171,7 +172,7 @@ def run(
     frames["master_person_provenance"], dropped_provenance = _differences(old_provenance, provenance, PROVENANCE_KEY)
 
     whole_records = whole.rename(columns={"source_id": "person_id"})
-    old_family = read_table(engine, MASTER_FAMILY)
+    old_family = _published(engine, MASTER_FAMILY, ["family_id", "master_id", "role"])
     rebuilt = family_region.rebuild(
         rm.std, masters_by_rid, cached, redone, set(touched_masters), relationships, whole_records, old_family,
         _issued(engine, FAMILY_ID_HISTORY),
@@ -212,6 +213,13 @@ def run(
         f"{int(rm.affected.sum())} re-matched"
     )
     return replace(summary, mode="incremental", why=why, rematched=int(rm.affected.sum()))
+
+
+def _published(engine: sa.Engine, table: sa.Table, columns: list[str]) -> pd.DataFrame:
+    """These columns of a published table, in key order as `read_table` gives it: a night needs no more of the
+    crosswalk or the families, and the columns it skips (the run IDs above all) were most of reading them."""
+    with engine.connect() as conn:
+        return read_frame(conn, sa.select(*(table.c[c] for c in columns)).order_by(*table.primary_key))
 
 
 def _touched_since(engine: sa.Engine, extract_run: str) -> pd.DataFrame:
