@@ -259,9 +259,10 @@ def _block_groups(std: pd.DataFrame, rule: list[str]) -> tuple[np.ndarray, np.nd
     group = np.zeros(len(keyed), dtype=np.int64)
     for code in codes:  # renumbered after each column, so the combined key never outgrows the row count
         group = pd.factorize(group * (int(code.max(initial=0)) + 1) + code[keyed])[0]
-    first = np.empty(group.max() + 1 if len(group) else 0, dtype=np.int64)
-    first[group[::-1]] = np.arange(len(group) - 1, -1, -1)  # each block's first record: the last write wins
-    heads = std[rule].iloc[keyed[first]]
+    # Each block's first record: numbered in order of first appearance, a block starts where its number
+    # first exceeds every number before it.
+    before = np.concatenate([[-1], np.maximum.accumulate(group)[:-1]]) if len(group) else group
+    heads = std[rule].iloc[keyed[np.flatnonzero(group > before)]]
     block_codes, distinct = zip(*(pd.factorize(heads[column]) for column in rule), strict=True)
     return std["rid"].to_numpy()[keyed], group, BlockKeys(list(block_codes), list(distinct))
 
