@@ -176,7 +176,7 @@ class Stage:
             )
             for name, keys in (drops or {}).items()
         }
-        with engine.begin() as conn:  # one transaction: on SQLite, one sync of the journal, not one per table
+        with engine.begin() as conn:  # one connection for all (pysqlite still commits each DDL statement itself)
             self.metadata.drop_all(conn)  # leftovers of a run that was killed
             self.metadata.create_all(conn)
 
