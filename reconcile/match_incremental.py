@@ -131,7 +131,7 @@ def run(
     if plan.model is None or plan.stored is None:
         raise ValueError("an incremental run needs a stored model")
     touched = _touched_since(engine, plan.stored["extract_run_id"])
-    previous = _published(engine, PERSON_XREF, MASTER_OF)
+    previous = _read(engine, PERSON_XREF, MASTER_OF)
     previous_keys = record_keys(previous["source_system"], previous["source_id"])
     current = record_keys(records["source_system"], records["person_id"])
     moved = len(touched) + len(current.difference(previous_keys)) + len(previous_keys.difference(current))
@@ -172,7 +172,7 @@ def run(
     frames["master_person_provenance"], dropped_provenance = _differences(old_provenance, provenance, PROVENANCE_KEY)
 
     whole_records = whole.rename(columns={"source_id": "person_id"})
-    old_family = _published(engine, MASTER_FAMILY, ["family_id", "master_id", "role"])
+    old_family = _read(engine, MASTER_FAMILY, ["family_id", "master_id", "role"])
     rebuilt = family_region.rebuild(
         rm.std, masters_by_rid, cached, redone, set(touched_masters), relationships, whole_records, old_family,
         _issued(engine, FAMILY_ID_HISTORY),
@@ -215,13 +215,6 @@ def run(
     return replace(summary, mode="incremental", why=why, rematched=int(rm.affected.sum()))
 
 
-def _published(engine: sa.Engine, table: sa.Table, columns: list[str]) -> pd.DataFrame:
-    """These columns of a published table, in key order as `read_table` gives it: a night needs no more of the
-    crosswalk or the families, and the columns it skips (the run IDs above all) were most of reading them."""
-    with engine.connect() as conn:
-        return read_frame(conn, sa.select(*(table.c[c] for c in columns)).order_by(*table.primary_key))
-
-
 def _touched_since(engine: sa.Engine, extract_run: str) -> pd.DataFrame:
     """People whose person or relationship rows changed in any load since the one last matched."""
     query = sa.select(RECORD_CHANGE).where(RECORD_CHANGE.c.run_id > extract_run, RECORD_CHANGE.c.entity.in_(TRACKED))
@@ -253,8 +246,10 @@ def person_rows(engine: sa.Engine, records: pd.DataFrame) -> pd.DataFrame:
 
 
 def _read(engine: sa.Engine, table: sa.Table, columns: list[str]) -> pd.DataFrame:
+    """These columns of a table, in key order (if it has a key) as `read_table` gives it: a night needs no more
+    of the crosswalk or the families, and the columns it skips (the run IDs above all) were most of reading them."""
     with engine.connect() as conn:
-        return read_frame(conn, sa.select(*(table.c[c] for c in columns)))
+        return read_frame(conn, sa.select(*(table.c[c] for c in columns)).order_by(*table.primary_key))
 
 
 def _read_where_in(engine: sa.Engine, table: sa.Table, column: str, values: list[str]) -> pd.DataFrame:
