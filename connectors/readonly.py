@@ -9,6 +9,8 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.pool import NullPool
 
+from connectors.sqlite_text import SourceConnection
+
 
 def read_only_engine(url: URL, timeout: float) -> Engine:
     """One engine per source; `timeout` bounds both connecting and each statement where the dialect allows."""
@@ -17,7 +19,7 @@ def read_only_engine(url: URL, timeout: float) -> Engine:
     connect_args: dict[str, Any] = {}
     if backend == "sqlite":
         url = _sqlite_read_only(url)
-        connect_args = {"uri": True, "timeout": timeout}
+        connect_args = {"uri": True, "timeout": timeout, "factory": SourceConnection}
     elif backend == "postgresql":
         ours = f"-c default_transaction_read_only=on -c statement_timeout={seconds * 1000}"
         theirs = url.query.get("options")  # e.g. a search_path given in the URL: keep it, after ours
@@ -49,5 +51,3 @@ def _sqlite_read_only(url: URL) -> URL:
 
 def _sqlite_session(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.execute("PRAGMA query_only = ON")
-    # Legacy exports hold text that is not UTF-8; keep the bytes so the loader can repair and report them.
-    dbapi_connection.text_factory = lambda raw: raw.decode("utf-8", "surrogateescape")
