@@ -41,35 +41,32 @@ def rebuild(
     redone: pd.Index,
     touched: set[str],
     relationships: pd.DataFrame,
-    xref: pd.DataFrame,
+    ends: np.ndarray,
     old_family: pd.DataFrame,
     issued: set[str],
 ) -> Families:
     """`std`: every current record by rid, `masters` its master by rid; `old_std`: last run's records;
-    `redone`: keys of records re-matched or deleted; `touched`: their masters, old and new; `xref`:
-    source_system, person_id, master_id of every current record; `old_family`: last run's master_family."""
+    `redone`: keys of records re-matched or deleted; `touched`: their masters, old and new; `ends`: the rids of
+    each relationship row's two people, -1 where not a current record (`Relatives.ends`); `old_family`: last
+    run's master_family."""
     keys = record_keys(std["source_system"], std["person_id"])
-    master_of = pd.Series(masters, index=keys)
     homes = _homes(std[keys.isin(redone)])
     if old_std is not None:
         homes = homes.append(_homes(old_std[record_keys(old_std["source_system"], old_std["person_id"]).isin(redone)]))
     home = _home_of(std)
     at_home = home.isin(homes)
-    rel_a, rel_b = _ends(relationships)
-    mine = rel_a.isin(redone) | rel_b.isin(redone)
-    ends_a = master_of.reindex(rel_a).to_numpy(dtype=object)
-    ends_b = master_of.reindex(rel_b).to_numpy(dtype=object)
-    seeds = np.concatenate([list(touched), masters[at_home], ends_a[mine], ends_b[mine]])
+    mine = _touching(relationships, ends, keys.isin(redone), redone)
+    end_masters = [_at(masters, end, None) for end in ends]
+    seeds = np.concatenate([list(touched), masters[at_home], *(side[mine] for side in end_masters)])
     region = set(seeds[pd.notna(seeds)])
     family_of = pd.Series(old_family["family_id"].to_numpy(), index=old_family["master_id"].to_numpy())
-    xref_keys = record_keys(xref["source_system"], xref["person_id"])
     while True:
         families = family_of.reindex(list(region)).dropna().unique()
         region |= set(old_family["master_id"][old_family["family_id"].isin(families)])
-        near = pd.Series(ends_a).isin(region).to_numpy() | pd.Series(ends_b).isin(region).to_numpy()
-        ends = xref_keys.isin(rel_a[near].append(rel_b[near]))  # the records whose masters the links need
-        links = master_relationships(relationships[near], xref[ends])
-        lived = home[pd.Series(masters).isin(region).to_numpy()].dropna()
+        inside = pd.Series(masters).isin(region).to_numpy()
+        near = _at(inside, ends[0], False) | _at(inside, ends[1], False)
+        links = master_relationships(relationships[near], _xref(std, masters, ends[:, near]))
+        lived = home[inside].dropna()
         shared = home.isin(lived)
         households = household_links(std[shared], pd.Series(masters, index=std.index)[shared])
         reached = set(links["master_id"]) | set(links["related_master_id"])
@@ -83,6 +80,39 @@ def rebuild(
     return Families(region, links, family, history)
 
 
+def _touching(relationships: pd.DataFrame, ends: np.ndarray, redone_rids: np.ndarray, redone: pd.Index) -> np.ndarray:
+    """Per relationship row: one of its people was re-matched or deleted. Only a row with an end that is not a
+    current record (a deleted one's, or an ID never loaded) is keyed as text, to look that end up."""
+    mine = _at(redone_rids, ends[0], False) | _at(redone_rids, ends[1], False)
+    loose = np.flatnonzero((ends < 0).any(axis=0))
+    for end, column in zip(ends, ("person_id", "related_person_id"), strict=True):
+        rows = loose[end[loose] < 0]
+        if len(rows):
+            found = record_keys(relationships["source_system"].iloc[rows], relationships[column].iloc[rows])
+            mine[rows[found.isin(redone)]] = True
+    return mine
+
+
+def _at(values: np.ndarray, rids: np.ndarray, missing: object) -> np.ndarray:
+    """`values[rids]`, with `missing` where a rid is -1 (no current record)."""
+    found = np.full(len(rids), missing, dtype=values.dtype)
+    known = rids >= 0
+    found[known] = values[rids[known]]
+    return found
+
+
+def _xref(std: pd.DataFrame, masters: np.ndarray, ends: np.ndarray) -> pd.DataFrame:
+    """source_system, person_id, master_id of the current records at these ends: those the links need."""
+    rids = np.unique(ends[ends >= 0])
+    return pd.DataFrame(
+        {
+            "source_system": objects(std["source_system"])[rids],
+            "person_id": objects(std["person_id"])[rids],
+            "master_id": masters[rids],
+        }
+    )
+
+
 def _homes(std: pd.DataFrame) -> pd.MultiIndex:
     return _home_of(std).dropna()
 
@@ -90,10 +120,3 @@ def _homes(std: pd.DataFrame) -> pd.MultiIndex:
 def _home_of(std: pd.DataFrame) -> pd.MultiIndex:
     """Each record's (postcode, address), as strings: tonight's and last run's categories differ."""
     return pd.MultiIndex.from_arrays([objects(std[column]) for column in HOME], names=HOME)
-
-
-def _ends(relationships: pd.DataFrame) -> tuple[pd.Index, pd.Index]:
-    if relationships.empty:
-        return pd.Index([], dtype=object), pd.Index([], dtype=object)
-    systems = relationships["source_system"]
-    return record_keys(systems, relationships["person_id"]), record_keys(systems, relationships["related_person_id"])

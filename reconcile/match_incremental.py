@@ -174,7 +174,7 @@ def run(
     whole_records = whole.rename(columns={"source_id": "person_id"})
     old_family = _read(engine, MASTER_FAMILY, ["family_id", "master_id", "role"])
     rebuilt = family_region.rebuild(
-        rm.std, masters_by_rid, cached, redone, set(touched_masters), relationships, whole_records, old_family,
+        rm.std, masters_by_rid, cached, redone, set(touched_masters), relationships, rm.relatives.ends, old_family,
         _issued(engine, FAMILY_ID_HISTORY),
     )  # fmt: skip
     old_links = _read_where_in(engine, MASTER_RELATIONSHIP, "master_id", sorted(rebuilt.region))

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reconcile.family_region import rebuild
+from reconcile.family_region import _touching, rebuild
 from reconcile.masters.families import household_links, master_families, master_relationships
+from reconcile.matching.constraints import Relatives
 from reconcile.matching.incremental import record_keys
 
 
@@ -58,6 +59,14 @@ def _rows(frame: pd.DataFrame) -> pd.DataFrame:
 def test_families_rebuilt_around_the_changes_equal_families_rebuilt_whole(seed):
     rng = np.random.default_rng(seed)
     std, masters, relationships = _world(rng, 120)
+    leaver = rng.integers(0, 9)  # one of the nine leaves home 0, which becomes a household of eight
+    system = std["source_system"][leaver]
+    kin = rng.choice(np.flatnonzero(std["source_system"].to_numpy()[9:] == system) + 9, 2)
+    loose = pd.DataFrame(  # a link to the leaver (whose record may go tonight) and one to an ID never loaded
+        {"source_system": system, "person_id": std["person_id"][kin].to_numpy(),
+         "related_person_id": [std["person_id"][leaver], "never-loaded"], "relationship": "sibling"}
+    )  # fmt: skip
+    relationships = pd.concat([relationships, loose], ignore_index=True)
     old_links, old_family, _ = _whole(std, masters, relationships, None, set())
     issued = set(old_family["family_id"])
 
@@ -66,7 +75,6 @@ def test_families_rebuilt_around_the_changes_equal_families_rebuilt_whole(seed):
     new_std.loc[moved, ["postcode", "address"]] = new_std.loc[rng.choice(len(std), 3), ["postcode", "address"]].values
     merged = rng.choice(np.arange(9, len(std)), 2, replace=False)  # two masters merge
     new_masters[new_masters == new_masters[merged[1]]] = new_masters[merged[0]]
-    leaver = rng.integers(0, 9)  # one of the nine leaves home 0, which becomes a household of eight
     gone = np.array([leaver] if seed % 2 else [], dtype=int)  # deleted, or moved away
     if not seed % 2:
         new_std.loc[leaver, ["postcode", "address"]] = ["LS9 9ZZ", "1 Elsewhere"]
@@ -90,12 +98,26 @@ def test_families_rebuilt_around_the_changes_equal_families_rebuilt_whole(seed):
     redone = keys[np.isin(masters, list(touched))].append(new_keys[np.isin(new_masters, list(touched))]).unique()
 
     links, family, history = _whole(new_std, new_masters, new_relationships, old_family, issued)
-    night = rebuild(
-        new_std, new_masters, std, redone, touched, new_relationships, _xref(new_std, new_masters), old_family, issued
-    )
+    ends = Relatives.of(new_std, new_relationships).ends
+    night = rebuild(new_std, new_masters, std, redone, touched, new_relationships, ends, old_family, issued)
     outside = ~old_family["master_id"].isin(night.region)
     pd.testing.assert_frame_equal(_rows(pd.concat([old_family[outside], night.family])), _rows(family))
     kept_links = old_links[~old_links["master_id"].isin(night.region)]
     pd.testing.assert_frame_equal(_rows(pd.concat([kept_links, night.links])), _rows(links))
     pd.testing.assert_frame_equal(_rows(night.history), _rows(history))
     assert len(night.region) < len(set(new_masters))  # not everything: the rebuild stayed local
+
+
+def test_a_relationship_row_touches_the_region_through_a_redone_or_deleted_end():
+    relationships = pd.DataFrame(
+        {
+            "source_system": ["a", "a", "b", "b"],
+            "person_id": ["p1", "p2", "p3", "gone"],
+            "related_person_id": ["p2", "never-loaded", "gone", "p4"],
+        }
+    )
+    ends = np.array([[0, 1, 2, -1], [1, -1, -1, 3]])  # rids; -1: no current record
+    redone_rids = np.array([False, True, False, False])
+    redone = pd.Index(["a|p2", "b|gone"])  # p2 re-matched; b|gone deleted tonight
+    assert _touching(relationships, ends, redone_rids, redone).tolist() == [True, True, True, True]
+    assert _touching(relationships, ends, np.zeros(4, dtype=bool), pd.Index(["a|p9"])).tolist() == [False] * 4

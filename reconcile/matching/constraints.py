@@ -36,17 +36,22 @@ REASONS = {
 
 @dataclass(frozen=True)
 class Relatives:
-    """Relationship rows as record pairs, and the households they form: made once, used by every chunk of pairs."""
+    """Relationship rows as record pairs, and the households they form: made once, used by every chunk of pairs
+    and by a night's family rebuild (which reads `ends` rather than keying every relationship row again)."""
 
     edges: pd.DataFrame  # a, b: rids of two records one system holds as relatives
     family: np.ndarray  # per rid: its household, -1 where none
     pair_keys: np.ndarray  # sorted and distinct: min(a, b) * records + max(a, b) of every edge
+    ends: np.ndarray  # per relationship row (columns), the rids of its person and related person: -1 where none
 
     @classmethod
     def of(cls, std: pd.DataFrame, links: pd.DataFrame | None) -> Relatives:
-        edges = _link_rids(std, links)
-        a, b = edges["a"].to_numpy(dtype=np.int64), edges["b"].to_numpy(dtype=np.int64)
-        return cls(edges, family_ids(len(std), edges), np.unique(np.minimum(a, b) * len(std) + np.maximum(a, b)))
+        ends = _end_rids(std, links)
+        a, b = ends
+        edges = pd.DataFrame({"a": a, "b": b})[(a >= 0) & (b >= 0) & (a != b)]
+        a, b = edges["a"].to_numpy(), edges["b"].to_numpy()
+        pair_keys = np.unique(np.minimum(a, b) * len(std) + np.maximum(a, b))
+        return cls(edges, family_ids(len(std), edges), pair_keys, ends)
 
 
 def flag(
@@ -142,12 +147,9 @@ def _directly_related(left: np.ndarray, right: np.ndarray, relatives: Relatives)
     return known[at] == keys
 
 
-def _link_rids(std: pd.DataFrame, links: pd.DataFrame | None) -> pd.DataFrame:
-    """Relationship rows as pairs of rids; rows naming people not in `std` are ignored."""
+def _end_rids(std: pd.DataFrame, links: pd.DataFrame | None) -> np.ndarray:
+    """Per relationship row, the rids of its two people (rows: person, related person); -1 for one not in `std`."""
     if links is None or links.empty:
-        return pd.DataFrame({"a": [], "b": []}, dtype=np.int64)
-    a = record_rids(std, links["source_system"], links["person_id"])
-    b = record_rids(std, links["source_system"], links["related_person_id"])
-    found = ~(np.isnan(a) | np.isnan(b))
-    edges = pd.DataFrame({"a": a[found], "b": b[found]}).astype(np.int64)
-    return edges[edges["a"] != edges["b"]]
+        return np.zeros((2, 0), dtype=np.int64)
+    ends = [record_rids(std, links["source_system"], links[column]) for column in ("person_id", "related_person_id")]
+    return np.nan_to_num(np.array(ends), nan=-1).astype(np.int64)

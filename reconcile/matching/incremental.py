@@ -57,6 +57,7 @@ class Rematch:
     pairs: pd.DataFrame  # every pair re-scored and decided: both affected, or touching a changed record
     clusters: pd.DataFrame  # affected records: source_system, person_id, cluster, match_probability, method
     oversized: dict[str, list[str]]  # per blocking rule, the blocks too large to use, now
+    relatives: Relatives  # the relationship rows as rids, and households
 
 
 def record_keys(systems: pd.Series, ids: pd.Series) -> pd.Index:
@@ -154,7 +155,7 @@ def match_changes(
         "incremental matching: %d records changed, %d deleted, %d re-matched, %d pairs re-scored",
         int(changed.sum()), len(deleted), int(affected.sum()), len(scored),
     )  # fmt: skip
-    return Rematch(std, changed, affected, deleted, scored, clusters, oversized)
+    return Rematch(std, changed, affected, deleted, scored, clusters, oversized, relatives)
 
 
 def to_standardise(keys: pd.Index, cached: pd.DataFrame | None, stale: pd.Index) -> np.ndarray:
