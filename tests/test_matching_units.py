@@ -658,10 +658,12 @@ def test_record_rids_finds_each_record_by_system_and_id(records, wanted):
     std = pd.DataFrame(
         {"rid": np.arange(len(records)), "source_system": [s for s, _ in records], "person_id": [i for _, i in records]}
     )
-    found = record_rids(std, pd.Series([s for s, _ in wanted], dtype=object), pd.Series([i for _, i in wanted]))
+    systems, ids = pd.Series([s for s, _ in wanted], dtype=object), pd.Series([i for _, i in wanted])
+    found = record_rids(std, systems, ids, ids.iloc[::-1].reset_index(drop=True))
     rid_of = {record: rid for rid, record in enumerate(records)}
-    expected = [float(rid_of[w]) if w in rid_of else np.nan for w in wanted]
-    np.testing.assert_array_equal(found, np.array(expected, dtype="float64"))
+    for row, column in enumerate((ids, ids.iloc[::-1])):  # the second column: the IDs the other way round
+        expected = [float(rid_of[(s, i)]) if (s, i) in rid_of else np.nan for s, i in zip(systems, column, strict=True)]
+        np.testing.assert_array_equal(found[row], np.array(expected, dtype="float64"))
 
 
 def test_twins_whose_names_the_nickname_tables_call_one_name_are_twins_unless_an_identifier_is_shared():

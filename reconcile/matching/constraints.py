@@ -151,5 +151,5 @@ def _end_rids(std: pd.DataFrame, links: pd.DataFrame | None) -> np.ndarray:
     """Per relationship row, the rids of its two people (rows: person, related person); -1 for one not in `std`."""
     if links is None or links.empty:
         return np.zeros((2, 0), dtype=np.int64)
-    ends = [record_rids(std, links["source_system"], links[column]) for column in ("person_id", "related_person_id")]
-    return np.nan_to_num(np.array(ends), nan=-1).astype(np.int64)
+    ends = record_rids(std, links["source_system"], links["person_id"], links["related_person_id"])
+    return np.nan_to_num(ends, nan=-1).astype(np.int64)

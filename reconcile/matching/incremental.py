@@ -40,7 +40,7 @@ from reconcile.matching.pipeline import (
     score_pairs,
 )
 from reconcile.matching.rules import Rules
-from reconcile.matching.standardise import STANDARD_COLUMNS, compact, objects, stacked, standardise
+from reconcile.matching.standardise import STANDARD_COLUMNS, as_text, compact, objects, stacked, standardise
 from reconcile.matching.training import Model
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def record_keys(systems: pd.Series, ids: pd.Series) -> pd.Index:
     """'system|id' per record, as `systems.astype(str) + "|" + ids.astype(str)` gives it, at a third of the cost:
     a night keys whole tables many times over. Text is joined by NumPy's loop, not pandas' operators; a
     categorical column's categories are joined once, not every value."""
-    return pd.Index(np.add(_with_bar(systems), _as_text(ids)), dtype=object)
+    return pd.Index(np.add(_with_bar(systems), as_text(ids)), dtype=object)
 
 
 def _with_bar(values: pd.Series) -> np.ndarray:
@@ -72,14 +72,7 @@ def _with_bar(values: pd.Series) -> np.ndarray:
         codes = values.cat.codes.to_numpy()
         if (codes >= 0).all():
             return np.add(values.cat.categories.astype(str).to_numpy(dtype=object), "|")[codes]
-    return np.add(_as_text(values), "|")
-
-
-def _as_text(values: pd.Series) -> np.ndarray:
-    array = values.to_numpy(dtype=object)
-    if pd.api.types.infer_dtype(array, skipna=False) == "string":  # every value a str: nothing to convert
-        return array
-    return values.astype(str).to_numpy(dtype=object)
+    return np.add(as_text(values), "|")
 
 
 def by_rid(std: pd.DataFrame, systems: pd.Series, ids: pd.Series, values: pd.Series) -> np.ndarray:
@@ -172,13 +165,17 @@ def _standardised(persons: pd.DataFrame, keys: pd.Index, cached: pd.DataFrame | 
     if cached is None:
         return standardise(persons.iloc[_rows_of(persons, keys)].reset_index(drop=True))
     cached_keys = record_keys(cached["source_system"], cached["person_id"])
-    cached = cached[cached_keys.isin(keys) & ~cached_keys.isin(stale)]
-    fresh = to_standardise(keys, cached, stale)
+    usable = cached_keys.isin(keys) & ~cached_keys.isin(stale)
+    cached, cached_keys = cached[usable], cached_keys[usable]
+    fresh = ~keys.isin(cached_keys)  # as `to_standardise` has it: the stale are not among the usable
     parts = [cached]
     if fresh.any():  # standardising no rows would give columns of another type
         parts.append(standardise(persons.iloc[_rows_of(persons, keys[fresh])]).drop(columns="rid"))
     both = stacked(parts) if len(parts) > 1 else cached.reset_index(drop=True)
-    position = record_keys(both["source_system"], both["person_id"]).get_indexer(keys)
+    # Where each record is in `both`: among the cached rows by key; the fresh ones follow in order.
+    position = np.empty(len(keys), dtype=np.int64)
+    position[~fresh] = cached_keys.get_indexer(keys[~fresh])
+    position[fresh] = len(cached) + np.arange(int(fresh.sum()))
     std = both.iloc[position].reset_index(drop=True)
     std.insert(0, "rid", np.arange(len(std), dtype=np.int64))
     return compact(std[STANDARD_COLUMNS])

@@ -232,8 +232,8 @@ def _decision_rids(std: pd.DataFrame, decisions: pd.DataFrame | None) -> pd.Data
     empty = pd.DataFrame({"rid_l": [], "rid_r": [], "match": []}, dtype=np.int64)
     if decisions is None or decisions.empty:
         return empty
-    a = record_rids(std, decisions["source_system_l"], decisions["person_id_l"])
-    b = record_rids(std, decisions["source_system_r"], decisions["person_id_r"])
+    a = record_rids(std, decisions["source_system_l"], decisions["person_id_l"])[0]
+    b = record_rids(std, decisions["source_system_r"], decisions["person_id_r"])[0]
     known = ~(np.isnan(a) | np.isnan(b)) & decisions["decision"].isin(["MATCH", "NOT_MATCH"]).to_numpy()
     a, b = a[known].astype(np.int64), b[known].astype(np.int64)
     return pd.DataFrame(

@@ -145,21 +145,32 @@ def objects(values: pd.Series) -> np.ndarray:
     return values.to_numpy(dtype=object, na_value=None)
 
 
-def record_rids(std: pd.DataFrame, systems: pd.Series, ids: pd.Series) -> np.ndarray:
-    """The rid of each (source system, person ID) given; NaN where no such record was standardised.
+def record_rids(std: pd.DataFrame, systems: pd.Series, *ids: pd.Series) -> np.ndarray:
+    """The rid of each (source system, person ID) given, one row per `ids` column (a relationship row's person
+    and related person, say); NaN where no such record was standardised.
 
-    Looked up one system at a time: an index of plain IDs is several times faster than one of pairs."""
+    Looked up one system at a time, with one index of that system's IDs for every column: an index of plain
+    IDs is several times faster than one of pairs."""
     rids = std["rid"].to_numpy(dtype="float64")
-    std_systems = std["source_system"].astype(str).to_numpy(dtype=object)
-    std_ids = std["person_id"].astype(str).to_numpy(dtype=object)
-    systems_given, ids_given = systems.astype(str).to_numpy(dtype=object), ids.astype(str).to_numpy(dtype=object)
-    found = np.full(len(ids_given), np.nan)
+    std_systems, std_ids = as_text(std["source_system"]), as_text(std["person_id"])
+    systems_given, ids_given = as_text(systems), [as_text(column) for column in ids]
+    found = np.full((len(ids), len(systems_given)), np.nan)
     for system in pd.unique(systems_given):
         mine, theirs = std_systems == system, systems_given == system
         if mine.any():
-            position = pd.Index(std_ids[mine]).get_indexer(ids_given[theirs])
-            found[theirs] = np.where(position >= 0, rids[mine][position], np.nan)
+            index = pd.Index(std_ids[mine])
+            for row, given in enumerate(ids_given):
+                position = index.get_indexer(given[theirs])
+                found[row, theirs] = np.where(position >= 0, rids[mine][position], np.nan)
     return found
+
+
+def as_text(values: pd.Series) -> np.ndarray:
+    """`values.astype(str)` as objects, without converting a column whose values are all str already."""
+    array = objects(values)
+    if pd.api.types.infer_dtype(array, skipna=False) == "string":
+        return array
+    return values.astype(str).to_numpy(dtype=object)
 
 
 def _getter(persons: pd.DataFrame) -> Callable[[str], pd.Series]:
