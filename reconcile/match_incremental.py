@@ -24,7 +24,7 @@ from reconcile.masters.activity import create_activity_view
 from reconcile.masters.conflicts import record_conflicts
 from reconcile.masters.survivorship import master_records, survive_records
 from reconcile.matching import MatchResult, Rules
-from reconcile.matching.incremental import by_rid, match_changes, oversized_blocks, record_keys, to_standardise
+from reconcile.matching.incremental import by_key, match_changes, oversized_blocks, record_keys, to_standardise
 from reconcile.matching.master_ids import assign
 from reconcile.matching.pipeline import key_order
 from reconcile.matching.stored_model import (
@@ -147,16 +147,16 @@ def run(
         cached,
     )  # fmt: skip
 
-    std_keys = record_keys(rm.std["source_system"], rm.std["person_id"])
-    redone = std_keys[rm.affected].append(rm.deleted)
+    redone = rm.keys[rm.affected].append(rm.deleted)
     involved = previous_keys.isin(redone)
     masters, history = assign(rm.clusters, previous[involved], _issued(engine, MASTER_ID_HISTORY), decisions)
     xref = rm.clusters.rename(columns={"person_id": "source_id"}).assign(master_id=masters.to_numpy())[XREF_COLUMNS]
     whole = pd.concat([previous.loc[~involved, MASTER_OF], xref[MASTER_OF]], ignore_index=True)
-    masters_by_rid = by_rid(rm.std, whole["source_system"], whole["source_id"], whole["master_id"])
+    # The clusters are the affected records in rid order, so their keys are those of the affected rids.
+    masters_by_rid = by_key(rm.keys, previous_keys[~involved].append(rm.keys[rm.affected]), whole["master_id"])
 
     frames = pair_outputs(rm.pairs, masters_by_rid, rules.thresholds.keep_pairs)
-    dropped_pairs = _pairs_redone(old_pairs, std_keys[rm.changed].append(rm.deleted), redone)
+    dropped_pairs = _pairs_redone(old_pairs, rm.keys[rm.changed].append(rm.deleted), redone)
     frames["review_queue"] = _review_queue(engine, frames["review_queue"], dropped_pairs, whole)
 
     rematched = xref.rename(columns={"source_id": "person_id"})

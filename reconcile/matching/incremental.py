@@ -51,6 +51,7 @@ FORCED_REASON = "reviewer decided MATCH"
 @dataclass
 class Rematch:
     std: pd.DataFrame  # every current record, standardised, by rid (the full run's order)
+    keys: pd.Index  # per rid: its key (source_system|person_id)
     changed: np.ndarray  # per rid: its own evidence, household or block changed
     affected: np.ndarray  # per rid: re-clustered this run
     deleted: pd.Index  # keys (source_system|person_id) of records gone since last run
@@ -78,8 +79,12 @@ def _with_bar(values: pd.Series) -> np.ndarray:
 def by_rid(std: pd.DataFrame, systems: pd.Series, ids: pd.Series, values: pd.Series) -> np.ndarray:
     """`values` (one per record named by systems and ids) in rid order: rids follow the engine's own key
     order, which need not be the order a database returned the rows in (collations differ)."""
-    lookup = pd.Series(values.to_numpy(), index=record_keys(systems, ids))
-    return lookup.reindex(record_keys(std["source_system"], std["person_id"])).to_numpy(dtype=object)
+    return by_key(record_keys(std["source_system"], std["person_id"]), record_keys(systems, ids), values)
+
+
+def by_key(keys: pd.Index, value_keys: pd.Index, values: pd.Series) -> np.ndarray:
+    """`values` (one per key of `value_keys`) in the order of `keys`; None where a key has none."""
+    return pd.Series(values.to_numpy(), index=value_keys).reindex(keys).to_numpy(dtype=object)
 
 
 def match_changes(
@@ -148,7 +153,7 @@ def match_changes(
         "incremental matching: %d records changed, %d deleted, %d re-matched, %d pairs re-scored",
         int(changed.sum()), len(deleted), int(affected.sum()), len(scored),
     )  # fmt: skip
-    return Rematch(std, changed, affected, deleted, scored, clusters, oversized, relatives)
+    return Rematch(std, keys, changed, affected, deleted, scored, clusters, oversized, relatives)
 
 
 def to_standardise(keys: pd.Index, cached: pd.DataFrame | None, stale: pd.Index) -> np.ndarray:
