@@ -5,8 +5,10 @@ from __future__ import annotations
 import sqlite3
 
 import pandas as pd
+import sqlalchemy as sa
 
 from conftest import read_frame, table_rows
+from reconcile.masters.activity import activity_view_sql, create_activity_view
 from reconcile.masters.families import master_families, master_relationships
 from reconcile.match import match
 
@@ -100,3 +102,18 @@ def test_master_activity_reaches_every_activity_row(synthetic_run):
     assert first[0] == first[1] and first[2] == first[3]  # times come through as they are, not as numbers
     open_plans = table_rows(url, "SELECT count(*) FROM master_activity WHERE entity = 'cp_plan' AND status = 'open'")
     assert open_plans[0][0] == table_rows(url, "SELECT count(*) FROM cp_plan WHERE end_date IS NULL")[0][0]
+
+
+def test_the_activity_view_is_replaced_only_when_its_definition_changed(tmp_path):
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'target.db'}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE VIEW master_activity AS SELECT 1 AS stale")  # as an earlier version left it
+    create_activity_view(engine)
+    statements = []
+    sa.event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    create_activity_view(engine)  # already as this version writes it: no schema change
+    with engine.connect() as conn:
+        held = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'master_activity'").scalar()
+    assert held == activity_view_sql(engine.dialect)
+    assert not [s for s in statements if s.startswith(("DROP", "CREATE"))]
+    assert statements  # it did look
