@@ -83,7 +83,7 @@ def by_rid(std: pd.DataFrame, systems: pd.Series, ids: pd.Series, values: pd.Ser
 
 
 def by_key(keys: pd.Index, value_keys: pd.Index, values: pd.Series) -> np.ndarray:
-    """`values` (one per key of `value_keys`) in the order of `keys`; None where a key has none."""
+    """`values` (one per key of `value_keys`) in the order of `keys`; NaN where a key has none."""
     return pd.Series(values.to_numpy(), index=value_keys).reindex(keys).to_numpy(dtype=object)
 
 
