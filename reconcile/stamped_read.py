@@ -64,10 +64,11 @@ def plan(connector: Connector, entity: Entity, spec: EntitySpec, previous: Entit
     if seen.empty:
         return None
     ids = source_ids(seen, entity)
-    repeated = (ids.notna() & ids.duplicated(keep=False)).to_numpy()  # all read again, so screening sees each
+    present = ids.notna().to_numpy()
+    repeated = present & ids.duplicated(keep=False).to_numpy()  # all read again, so screening sees each
     if _spelt_apart(ids[repeated], seen.loc[repeated, key]):
         return None
-    same = previous.unchanged_stamp(pd.Index(ids), stamps(seen[STAMP], len(seen))) & ids.notna().to_numpy() & ~repeated
+    same = previous.unchanged_stamp(pd.Index(ids), stamps(seen[STAMP], len(seen))) & present & ~repeated
     to_read = list(dict.fromkeys(seen.loc[~same, key].tolist()))  # a repeated key once: its query finds each row
     if len(to_read) > MAX_READ_SHARE * len(seen) or not _sendable(to_read):
         return None
