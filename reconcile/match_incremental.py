@@ -153,11 +153,12 @@ def run(
     xref = rm.clusters.rename(columns={"person_id": "source_id"}).assign(master_id=masters.to_numpy())[XREF_COLUMNS]
     whole = pd.concat([previous.loc[~involved, MASTER_OF], xref[MASTER_OF]], ignore_index=True)
     # The clusters are the affected records in rid order, so their keys are those of the affected rids.
-    masters_by_rid = by_key(rm.keys, previous_keys[~involved].append(rm.keys[rm.affected]), whole["master_id"])
+    whole_keys = previous_keys[~involved].append(rm.keys[rm.affected])
+    masters_by_rid = by_key(rm.keys, whole_keys, whole["master_id"])
 
     frames = pair_outputs(rm.pairs, masters_by_rid, rules.thresholds.keep_pairs)
     dropped_pairs = _pairs_redone(old_pairs, rm.keys[rm.changed].append(rm.deleted), redone)
-    frames["review_queue"] = _review_queue(engine, frames["review_queue"], dropped_pairs, whole)
+    frames["review_queue"] = _review_queue(engine, frames["review_queue"], dropped_pairs, whole, whole_keys)
 
     rematched = xref.rename(columns={"source_id": "person_id"})
     rows = master_records(person_rows(engine, rematched), rematched)  # read once for survivorship and conflicts
@@ -277,12 +278,15 @@ def _pairs_redone(old_pairs: pd.DataFrame, changed: pd.Index, redone: pd.Index) 
     return old_pairs.loc[again, PAIR_KEY].reset_index(drop=True)
 
 
-def _review_queue(engine: sa.Engine, new: pd.DataFrame, dropped: pd.DataFrame, xref: pd.DataFrame) -> pd.DataFrame:
-    """Last run's queue without the pairs scored again, its masters brought up to date, plus the new pairs."""
+def _review_queue(
+    engine: sa.Engine, new: pd.DataFrame, dropped: pd.DataFrame, xref: pd.DataFrame, xref_keys: pd.Index
+) -> pd.DataFrame:
+    """Last run's queue without the pairs scored again, its masters brought up to date, plus the new pairs.
+    `xref_keys`: the key of each row of `xref` (every current record's master)."""
     old = read_table(engine, REVIEW_QUEUE).drop(columns="run_id")
     old = old.merge(dropped.assign(_gone=True), on=PAIR_KEY, how="left")
     old = old[old["_gone"].isna()].drop(columns="_gone")
-    master = pd.Series(xref["master_id"].to_numpy(), index=record_keys(xref["source_system"], xref["source_id"]))
+    master = pd.Series(xref["master_id"].to_numpy(), index=xref_keys)
     for side in ("l", "r"):
         keys = record_keys(old[f"source_system_{side}"], old[f"source_id_{side}"])
         old[f"master_id_{side}"] = master.reindex(keys).to_numpy()
