@@ -170,17 +170,16 @@ def _standardised(persons: pd.DataFrame, keys: pd.Index, cached: pd.DataFrame | 
     if cached is None:
         return standardise(persons.iloc[_rows_of(persons, keys)].reset_index(drop=True))
     cached_keys = record_keys(cached["source_system"], cached["person_id"])
-    usable = cached_keys.isin(keys) & ~cached_keys.isin(stale)
-    cached, cached_keys = cached[usable], cached_keys[usable]
-    fresh = ~keys.isin(cached_keys)  # as `to_standardise` has it: the stale are not among the usable
-    parts = [cached]
+    at = cached_keys.get_indexer(keys)  # each record's row among last run's, -1 for a new one (one hash table)
+    fresh = (at < 0) | keys.isin(stale)  # as `to_standardise` has it
+    parts = [cached.iloc[at[~fresh]]]  # last run's rows of the others, in their order among `keys`
     if fresh.any():  # standardising no rows would give columns of another type
         parts.append(standardise(persons.iloc[_rows_of(persons, keys[fresh])]).drop(columns="rid"))
-    both = stacked(parts) if len(parts) > 1 else cached.reset_index(drop=True)
-    # Where each record is in `both`: among the cached rows by key; the fresh ones follow in order.
+    both = stacked(parts) if len(parts) > 1 else parts[0].reset_index(drop=True)
+    # Where each record is in `both`: the cached ones in order, then the fresh ones in order.
     position = np.empty(len(keys), dtype=np.int64)
-    position[~fresh] = cached_keys.get_indexer(keys[~fresh])
-    position[fresh] = len(cached) + np.arange(int(fresh.sum()))
+    position[~fresh] = np.arange(int((~fresh).sum()))
+    position[fresh] = int((~fresh).sum()) + np.arange(int(fresh.sum()))
     std = both.iloc[position].reset_index(drop=True)
     std.insert(0, "rid", np.arange(len(std), dtype=np.int64))
     return compact(std[STANDARD_COLUMNS])
