@@ -160,8 +160,15 @@ def to_standardise(keys: pd.Index, cached: pd.DataFrame | None, stale: pd.Index)
     """Per record (of `keys`): standardised again tonight, as it is not in last run's `cached` rows or is `stale`."""
     if cached is None:
         return np.ones(len(keys), dtype=bool)
-    cached_keys = record_keys(cached["source_system"], cached["person_id"])
-    return ~keys.isin(cached_keys[~cached_keys.isin(stale)]) | keys.isin(stale)
+    return _cached_rows(keys, record_keys(cached["source_system"], cached["person_id"]), stale) < 0
+
+
+def _cached_rows(keys: pd.Index, cached_keys: pd.Index, stale: pd.Index) -> np.ndarray:
+    """Each record's row among last run's standardised records (of `cached_keys`), -1 where it is standardised
+    again: not among them, or `stale`. One hash table of last run's keys serves the whole look-up."""
+    at = cached_keys.get_indexer(keys)
+    at[keys.isin(stale)] = -1
+    return at
 
 
 def _standardised(persons: pd.DataFrame, keys: pd.Index, cached: pd.DataFrame | None, stale: pd.Index) -> pd.DataFrame:
@@ -170,8 +177,8 @@ def _standardised(persons: pd.DataFrame, keys: pd.Index, cached: pd.DataFrame | 
     if cached is None:
         return standardise(persons.iloc[_rows_of(persons, keys)].reset_index(drop=True))
     cached_keys = record_keys(cached["source_system"], cached["person_id"])
-    at = cached_keys.get_indexer(keys)  # each record's row among last run's, -1 for a new one (one hash table)
-    fresh = (at < 0) | keys.isin(stale)  # as `to_standardise` has it
+    at = _cached_rows(keys, cached_keys, stale)
+    fresh = at < 0
     parts = [cached.iloc[at[~fresh]]]  # last run's rows of the others, in their order among `keys`
     if fresh.any():  # standardising no rows would give columns of another type
         parts.append(standardise(persons.iloc[_rows_of(persons, keys[fresh])]).drop(columns="rid"))
