@@ -47,6 +47,7 @@ class EntityLoad:
     _hashes: list[np.ndarray] = field(default_factory=list)
     _redo: list[np.ndarray] = field(default_factory=list)
     _stamps: list[np.ndarray] = field(default_factory=list)
+    _positions: list[np.ndarray] = field(default_factory=list)  # each key's row in `previous`, -1 if new (or full)
     _set_aside: set[str] = field(default_factory=set)
     _repeated: set[str] = field(default_factory=set)  # IDs other rows held too (rejected as duplicates)
     _fingerprints: list[pd.DataFrame] = field(default_factory=list)
@@ -60,19 +61,24 @@ class EntityLoad:
         hashes = raw_state.row_hashes(kept)
         keys = kept_ids.to_numpy(dtype=object)
         redo = np.ones(len(keys), dtype=bool)
+        position = np.full(len(keys), -1, dtype=np.intp)
         if self.previous is not None:
-            redo = ~self.previous.unchanged(pd.Index(keys), hashes)
+            position = self.previous.positions(pd.Index(keys))
+            redo = ~self.previous.unchanged(position, hashes)
         self._keys.append(keys)
+        self._positions.append(position)
         self._hashes.append(hashes)
         self._redo.append(redo)
         self._stamps.append(raw_state.stamps(kept.get("modified_at"), len(kept)))
         return redo
 
-    def keep_unread(self, keys: pd.Index) -> None:
-        """Rows not read tonight because their stamps had not moved: loaded as they were last time."""
+    def keep_unread(self, keys: pd.Index, rows: np.ndarray) -> None:
+        """Rows not read tonight because their stamps had not moved (at `rows` among the stored rows): loaded as
+        they were last time."""
         assert self.previous is not None
-        stored = self.previous.rows_of(keys)
+        stored = self.previous.rows.iloc[rows]
         self._keys.append(keys.to_numpy(dtype=object))
+        self._positions.append(rows)
         self._hashes.append(stored["row_hash"].to_numpy(dtype=np.uint64))
         self._redo.append(np.zeros(len(keys), dtype=bool))
         self._stamps.append(stored["stamp"].to_numpy(dtype=np.uint64))
@@ -88,7 +94,7 @@ class EntityLoad:
 
     @property
     def keys(self) -> pd.Index:
-        return pd.Index(np.concatenate(self._keys) if self._keys else np.zeros(0, dtype=object), dtype=object)
+        return pd.Index(_joined(self._keys, object), dtype=object)
 
     @property
     def redone(self) -> pd.Index:
@@ -98,7 +104,22 @@ class EntityLoad:
     @property
     def deleted(self) -> pd.Index:
         """Keys loaded last time and not now (empty on a full load, which replaces every row)."""
-        return self.keys[:0] if self.previous is None else self.previous.keys.difference(self.keys)
+        if self.previous is None:
+            return self.keys[:0]
+        positions = self._stored_positions()
+        loaded = np.zeros(len(self.previous.keys), dtype=bool)
+        loaded[positions[positions >= 0]] = True
+        return pd.Index(np.sort(self.previous.keys.to_numpy(dtype=object)[~loaded]), dtype=object)
+
+    def _stored_positions(self) -> np.ndarray:
+        """Each loaded key's row among last load's rows (-1 if new), in the order of `keys`."""
+        return _joined(self._positions, np.intp)
+
+    def _loaded_twice(self, keys: pd.Index) -> bool:
+        """Whether any key was loaded twice: two found at one stored row, or two among the new ones; without
+        the hash table of every key that `keys.has_duplicates` would build."""
+        positions = self._stored_positions()
+        return bool((np.bincount(positions[positions >= 0]) > 1).any()) or keys[positions < 0].has_duplicates
 
     @property
     def fingerprints(self) -> pd.DataFrame:
@@ -107,9 +128,8 @@ class EntityLoad:
 
     def state_row(self, today: date) -> dict[str, object]:
         keys = self.keys
-        hashes, stamps = (np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64) for parts in
-                          (self._hashes, self._stamps))  # fmt: skip
-        if keys.has_duplicates:
+        hashes, stamps = _joined(self._hashes, np.uint64), _joined(self._stamps, np.uint64)
+        if self._loaded_twice(keys):
             raise ReconcileError(f"internal error: {self.count.source_system}.{self.count.entity} loaded an ID twice")
         rows = pd.DataFrame(
             {
@@ -121,6 +141,11 @@ class EntityLoad:
             }
         )
         return raw_state.state_row(self.count.source_system, self.count.entity, self.context, today, rows)
+
+
+def _joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+    """The chunks' arrays as one (empty, of `dtype`, when there were no chunks)."""
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
 
 def drop_key(entity: Entity) -> list[str]:

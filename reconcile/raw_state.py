@@ -54,16 +54,20 @@ class EntityState:
         """Rows loaded last time had stamps (a state kept before stamps, or of an entity without, has none)."""
         return bool((self.rows["stamp"].to_numpy() != MISSING).any())
 
-    def unchanged(self, keys: pd.Index, hashes: np.ndarray) -> np.ndarray:
-        """Per row: loaded last time with the same raw values and no field set aside."""
-        return self._same("row_hash", self.keys.get_indexer(keys), hashes)
+    def positions(self, keys: pd.Index) -> np.ndarray:
+        """Each key's row among the stored rows, -1 where it was not loaded last time."""
+        return self.keys.get_indexer(keys)
 
-    def unchanged_stamp(self, keys: pd.Index, stamps: np.ndarray) -> np.ndarray:
-        """Per row: loaded last time with the same stamp (not a missing one), no field set aside, and no other
-        row holding its ID (a rejected duplicate may be the one kept tonight)."""
-        position = self.keys.get_indexer(keys)
+    def unchanged(self, position: np.ndarray, hashes: np.ndarray) -> np.ndarray:
+        """Per row (at `position` in the stored rows): loaded last time with the same raw values and no field set
+        aside."""
+        return self._same("row_hash", position, hashes)
+
+    def unchanged_stamp(self, position: np.ndarray, stamps: np.ndarray) -> np.ndarray:
+        """Per row (at `position`): loaded last time with the same stamp (not a missing one), no field set aside,
+        and no other row holding its ID (a rejected duplicate may be the one kept tonight)."""
         found = position >= 0
-        repeated = np.zeros(len(keys), dtype=bool)
+        repeated = np.zeros(len(position), dtype=bool)
         repeated[found] = self.rows["repeated"].to_numpy()[position[found]]
         return self._same("stamp", position, stamps) & (stamps != MISSING) & ~repeated
 
@@ -76,10 +80,6 @@ class EntityState:
         set_aside = self.rows["set_aside"].to_numpy()[position[found]]
         same[found] = (old == values[found]) & ~set_aside
         return same
-
-    def rows_of(self, keys: pd.Index) -> pd.DataFrame:
-        """The stored rows of these keys (all loaded last time), in their order."""
-        return self.rows.iloc[self.keys.get_indexer(keys)].reset_index(drop=True)
 
 
 def context(connector: str, entity: Entity, spec: EntitySpec) -> str:

@@ -26,6 +26,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from connectors.base import Connector, KeyedReads
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class StampedRead:
     unread: pd.Index  # record keys loaded as they were, without reading their rows
+    unread_rows: np.ndarray  # their rows among the stored rows (EntityState.rows)
     chunks: Iterator[pd.DataFrame]  # the whole rows to read tonight
 
 
@@ -68,12 +70,13 @@ def plan(connector: Connector, entity: Entity, spec: EntitySpec, previous: Entit
     repeated = present & ids.duplicated(keep=False).to_numpy()  # all read again, so screening sees each
     if _spelt_apart(ids[repeated], seen.loc[repeated, key]):
         return None
-    same = previous.unchanged_stamp(pd.Index(ids), stamps(seen[STAMP], len(seen))) & present & ~repeated
+    position = previous.positions(pd.Index(ids))
+    same = previous.unchanged_stamp(position, stamps(seen[STAMP], len(seen))) & present & ~repeated
     to_read = list(dict.fromkeys(seen.loc[~same, key].tolist()))  # a repeated key once: its query finds each row
     if len(to_read) > MAX_READ_SHARE * len(seen) or not _sendable(to_read):
         return None
     unread = pd.Index(ids[same].to_numpy(dtype=object))
-    return StampedRead(unread, connector.read_where(entity.name, spec, key, to_read))
+    return StampedRead(unread, position[same], connector.read_where(entity.name, spec, key, to_read))
 
 
 def _spelt_apart(ids: pd.Series, raw: pd.Series) -> bool:
