@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cli import cli
 from conftest import read_frame
@@ -19,6 +21,7 @@ from reconcile.config import load_config
 from reconcile.decisions import record_decisions
 from reconcile.extract import extract
 from reconcile.match import match
+from reconcile.match_incremental import _added_or_deleted
 from reconcile.synthetic import write_demo
 from reconcile.synthetic.night import mutate
 
@@ -275,3 +278,25 @@ def test_an_incremental_night_on_a_server_target(tmp_path, server_target):
     assert rebuilt.mode == "full"
     assert _clusters(tonight) == _clusters(_table(config, "person_xref"))
     assert tonight["master_id"].tolist() == _table(config, "person_xref")["master_id"].tolist()
+
+
+@given(st.sets(st.sampled_from("abcdefgh")), st.sets(st.sampled_from("abcdefgh")))
+def test_records_added_or_deleted_are_the_symmetric_difference(before: set[str], now: set[str]) -> None:
+    previous, current = pd.Index(sorted(before), dtype=object), pd.Index(sorted(now, reverse=True), dtype=object)
+    assert _added_or_deleted(previous, current) == len(before ^ now)
+
+
+@pytest.mark.parametrize("extra, mode", [(0, "incremental"), (1, "full")])
+def test_a_night_where_over_half_as_many_records_went_as_remain_is_a_full_run(night, extra, mode):
+    """Deleting k of N records moves k; a full run is made once k exceeds half the N - k that remain."""
+    _, config = night
+    engine = sa.create_engine(config.target_url())
+    with engine.begin() as conn:
+        keys = conn.execute(sa.text("SELECT source_system, person_id FROM person ORDER BY 1, 2")).all()
+        gone = keys[: len(keys) // 3 + extra]
+        conn.execute(sa.text("DELETE FROM person WHERE source_system = :s AND person_id = :p"),
+                     [{"s": s, "p": p} for s, p in gone])  # fmt: skip
+    engine.dispose()
+    summary = match(config)
+    assert summary.mode == mode
+    assert (summary.why == "most records changed since the last run") == (mode == "full")
