@@ -8,6 +8,7 @@ never costs the rest of the row.
 from __future__ import annotations
 
 import math
+import re
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -71,6 +72,9 @@ def text_value(value: object) -> tuple[str | None, str | None]:
     return (text or None), problem
 
 
+_WHITESPACE = re.compile(r"\s")  # the characters str.strip() trims (both use Py_UNICODE_ISSPACE)
+
+
 def clean_text(values: pd.Series) -> tuple[pd.Series, Problems]:
     fast = _clean_plain_text(values)
     if fast is not None:
@@ -84,7 +88,9 @@ def clean_text(values: pd.Series) -> tuple[pd.Series, Problems]:
 
 def _clean_plain_text(values: pd.Series) -> tuple[pd.Series, Problems] | None:
     """`clean_text` of the usual column, every value a str (valid UTF-8, no NUL byte) or missing, at a
-    fraction of the cost: such values are only trimmed. None for any other column (text_value decides)."""
+    fraction of the cost: such values are only trimmed, and where no value holds whitespace not even that
+    (one regular-expression scan of the column: `\\s` is what `str.strip` trims). None for any other column
+    (text_value decides)."""
     array = values.to_numpy(dtype=object)
     if not set(map(type, array)) <= {str, type(None)}:
         return None
@@ -93,8 +99,12 @@ def _clean_plain_text(values: pd.Series) -> tuple[pd.Series, Problems] | None:
     joined = "".join(texts)
     if "\x00" in joined or not joined.isascii() and not _utf8(joined):
         return None
-    cleaned = np.full(len(array), None, dtype=object)
-    cleaned[text] = [t.strip() or None for t in texts]
+    if _WHITESPACE.search(joined) is None:  # nothing to trim, as in most columns: only empty text goes
+        cleaned = array.copy()
+        cleaned[array == ""] = None
+    else:
+        cleaned = np.full(len(array), None, dtype=object)
+        cleaned[text] = [t.strip() or None for t in texts]
     problems = np.full(len(array), None, dtype=object)
     return pd.Series(cleaned, index=values.index, dtype=object), pd.Series(problems, index=values.index, dtype=object)
 
