@@ -20,6 +20,7 @@ import pandas as pd
 
 from reconcile.masters.families import household_links, master_families, master_relationships
 from reconcile.matching.incremental import record_keys
+from reconcile.matching.master_ids import Issued
 from reconcile.matching.standardise import objects
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def rebuild(
     relationships: pd.DataFrame,
     ends: np.ndarray,
     old_family: pd.DataFrame,
-    issued: set[str],
+    issued: Issued,
 ) -> Families:
     """`std`: every current record by rid, `masters` its master by rid; `old_std`: last run's records;
     `redone`: keys of records re-matched or deleted; `touched`: their masters, old and new; `ends`: the rids of

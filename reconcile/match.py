@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from reconcile.changes import KEYS_PER_QUERY
 from reconcile.config import Config, MatchingSpec
 from reconcile.decisions import latest_decisions
 from reconcile.errors import ReconcileError
@@ -50,6 +52,7 @@ from reconcile.store import (
 )
 
 log = logging.getLogger(__name__)
+READ_ALL_ISSUED = 10_000  # candidate IDs beyond which every issued ID is read at once
 XREF_COLUMNS = ["source_system", "source_id", "master_id", "match_probability", "method"]
 
 
@@ -104,7 +107,7 @@ def match(config: Config, run_id: str | None = None, *, full: bool = False, reus
                 engine=executor, chunk_pairs=settings.chunk_pairs,
             )  # fmt: skip
         previous = read_table(engine, PERSON_XREF)
-        masters, history = assign(result.clusters, previous, _issued(engine, MASTER_ID_HISTORY), decisions)
+        masters, history = assign(result.clusters, previous, IssuedInTarget(engine, MASTER_ID_HISTORY), decisions)
         frames = _outputs(result, masters, rules.thresholds.keep_pairs)
         # Every scored pair and every person row are done with once their outputs are made: let them go.
         result = replace(result, pairs=result.pairs.iloc[:0].copy())  # a bare slice would keep every pair
@@ -117,7 +120,7 @@ def match(config: Config, run_id: str | None = None, *, full: bool = False, reus
         links = master_relationships(relationships, xref)
         households = household_links(result.std, pd.Series(_masters_by_rid(result, masters)))
         family, family_history = master_families(
-            links, households, read_table(engine, MASTER_FAMILY), _issued(engine, FAMILY_ID_HISTORY)
+            links, households, read_table(engine, MASTER_FAMILY), IssuedInTarget(engine, FAMILY_ID_HISTORY)
         )
         frames |= {
             "master_id_history": history,
@@ -167,13 +170,34 @@ def _decisions(engine: sa.Engine, records: pd.DataFrame) -> pd.DataFrame:
     return decisions[present].reset_index(drop=True)
 
 
-def _issued(engine: sa.Engine, history: sa.Table) -> set[str]:
-    """Every ID this target ever issued of one kind (master or family), so none is reused."""
-    current = MASTER_PERSON.c.master_id if history is MASTER_ID_HISTORY else MASTER_FAMILY.c.family_id
-    with engine.connect() as conn:
-        # UNION ALL: a UNION would compare IDs under the database's collation (case-blind on MariaDB).
-        issued = read_frame(conn, sa.union_all(sa.select(current.label("id")), sa.select(history.c.old_master_id)))
-    return set(issued["id"])
+@dataclass(frozen=True)
+class IssuedInTarget:
+    """Every ID this target ever issued of one kind (master or family), asked about only the candidates: a
+    night issues a few hundred IDs where a hundred thousand were issued, and reading those was most of
+    choosing. Past `READ_ALL_ISSUED` candidates (a first run), every issued ID is read once instead."""
+
+    engine: sa.Engine
+    history: sa.Table
+
+    def among(self, ids: Collection[str]) -> set[str]:
+        wanted = set(ids)
+        with self.engine.connect() as conn:
+            if len(wanted) > READ_ALL_ISSUED:
+                return wanted & set(read_frame(conn, self._issued())["id"])
+            ordered, found = sorted(wanted), set()
+            for i in range(0, len(ordered), KEYS_PER_QUERY):
+                found.update(conn.execute(self._issued(ordered[i : i + KEYS_PER_QUERY])).scalars())
+        return wanted & found  # compared here, exactly: MariaDB's IN is case-blind
+
+    def _issued(self, among: list[str] | None = None) -> sa.CompoundSelect:
+        """The issued IDs (of `among`, if given): current ones and those the history names. UNION ALL: a UNION
+        would compare IDs under the database's collation (case-blind on MariaDB)."""
+        current = MASTER_PERSON.c.master_id if self.history is MASTER_ID_HISTORY else MASTER_FAMILY.c.family_id
+        parts = []
+        for column in (current, self.history.c.old_master_id):
+            query = sa.select(column.label("id"))
+            parts.append(query if among is None else query.where(column.in_(among)))
+        return sa.union_all(*parts)
 
 
 def _outputs(result: MatchResult, masters: pd.Series, keep: float) -> dict[str, pd.DataFrame]:

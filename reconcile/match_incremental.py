@@ -126,7 +126,7 @@ def run(
     `records`: source_system, person_id of every loaded person record. Whole person rows are read only for
     the records standardised again and those re-matched, not for every record.
     """
-    from reconcile.match import XREF_COLUMNS, _issued, pair_outputs, summarise
+    from reconcile.match import XREF_COLUMNS, IssuedInTarget, pair_outputs, summarise
 
     if plan.model is None or plan.stored is None:
         raise ValueError("an incremental run needs a stored model")
@@ -149,7 +149,7 @@ def run(
 
     redone = rm.keys[rm.affected].append(rm.deleted)
     involved = previous_keys.isin(redone)
-    masters, history = assign(rm.clusters, previous[involved], _issued(engine, MASTER_ID_HISTORY), decisions)
+    masters, history = assign(rm.clusters, previous[involved], IssuedInTarget(engine, MASTER_ID_HISTORY), decisions)
     xref = rm.clusters.rename(columns={"person_id": "source_id"}).assign(master_id=masters.to_numpy())[XREF_COLUMNS]
     whole = pd.concat([previous.loc[~involved, MASTER_OF], xref[MASTER_OF]], ignore_index=True)
     # The clusters are the affected records in rid order, so their keys are those of the affected rids.
@@ -176,7 +176,7 @@ def run(
     old_family = _read(engine, MASTER_FAMILY, ["family_id", "master_id", "role"])
     rebuilt = family_region.rebuild(
         rm.std, masters_by_rid, cached, redone, set(touched_masters), relationships, rm.relatives.ends, old_family,
-        _issued(engine, FAMILY_ID_HISTORY),
+        IssuedInTarget(engine, FAMILY_ID_HISTORY),
     )  # fmt: skip
     old_links = _read_where_in(engine, MASTER_RELATIONSHIP, "master_id", sorted(rebuilt.region))
     frames["master_relationship"], dropped_links = _differences(old_links, rebuilt.links, RELATIONSHIP_KEY)

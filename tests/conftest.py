@@ -10,6 +10,7 @@ import os
 import sqlite3
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any, NoReturn
@@ -160,6 +161,31 @@ LEGACY_ENTITIES = {
         "formats": {"contact_datetime": "%Y-%m-%d %H:%M:%S", "decision_datetime": "%Y-%m-%d %H:%M:%S"},
     },
 }
+
+
+@pytest.fixture(params=["postgres", "mariadb"])
+def server_target(request, unique):
+    """A fresh, empty target on a real server: its own schema (PostgreSQL) or database (MariaDB)."""
+    with fresh_server_target(request.getfixturevalue(request.param), unique) as url:
+        yield url
+
+
+@contextmanager
+def fresh_server_target(engine: sa.Engine, unique: str) -> Iterator[str]:
+    """The URL of a new schema (PostgreSQL) or database (MariaDB) named `unique` on the server, dropped after."""
+    if engine.dialect.name == "postgresql":
+        create, drop = f"CREATE SCHEMA {unique}", f"DROP SCHEMA {unique} CASCADE"
+        target = engine.url.update_query_dict({"options": f"-csearch_path={unique}"})
+    else:
+        create, drop = f"CREATE DATABASE {unique}", f"DROP DATABASE {unique}"
+        target = engine.url.set(database=unique)
+    with engine.begin() as conn:
+        conn.execute(sa.text(create))
+    try:
+        yield target.render_as_string(hide_password=False)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(drop))
 
 
 @pytest.fixture

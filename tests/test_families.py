@@ -11,6 +11,7 @@ from conftest import read_frame, table_rows
 from reconcile.masters.activity import activity_view_sql, create_activity_view
 from reconcile.masters.families import master_families, master_relationships
 from reconcile.match import match
+from reconcile.matching.master_ids import IssuedIds
 
 
 def _truth(files) -> pd.DataFrame:
@@ -71,7 +72,7 @@ def test_relationships_are_remapped_deduplicated_and_siblings_derived():
     assert recorded.set_index("master_id").loc["MC1", "source_systems"] == "lcs,mosaic"
     derived = links[links["derived"]]
     assert set(zip(derived["master_id"], derived["related_master_id"], strict=True)) == {("MC1", "MC2"), ("MC2", "MC1")}
-    family, _ = master_families(links, pd.DataFrame(columns=["master_id", "related_master_id"]), None, set())
+    family, _ = master_families(links, pd.DataFrame(columns=["master_id", "related_master_id"]), None, IssuedIds())
     assert family["family_id"].nunique() == 1
     assert dict(zip(family["master_id"], family["role"], strict=True)) == {
         "MC1": "child",

@@ -10,6 +10,7 @@ from reconcile.family_region import _touching, rebuild
 from reconcile.masters.families import household_links, master_families, master_relationships
 from reconcile.matching.constraints import Relatives
 from reconcile.matching.incremental import record_keys
+from reconcile.matching.master_ids import IssuedIds
 
 
 def _world(rng: np.random.Generator, n: int) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
@@ -67,8 +68,8 @@ def test_families_rebuilt_around_the_changes_equal_families_rebuilt_whole(seed):
          "related_person_id": [std["person_id"][leaver], "never-loaded"], "relationship": "sibling"}
     )  # fmt: skip
     relationships = pd.concat([relationships, loose], ignore_index=True)
-    old_links, old_family, _ = _whole(std, masters, relationships, None, set())
-    issued = set(old_family["family_id"])
+    old_links, old_family, _ = _whole(std, masters, relationships, None, IssuedIds())
+    issued = IssuedIds(frozenset(old_family["family_id"]))
 
     new_std, new_masters, new_relationships = std.copy(), masters.copy(), relationships.copy()
     moved = rng.choice(np.arange(9, len(std)), 3, replace=False)  # three records move home

@@ -244,23 +244,6 @@ def test_extract_records_changes_only_after_a_first_load(night):
     engine.dispose()
 
 
-@pytest.fixture(params=["postgres", "mariadb"])
-def server_target(request, unique):
-    """A fresh, empty target on a real server: its own schema (PostgreSQL) or database (MariaDB)."""
-    engine = request.getfixturevalue(request.param)
-    if request.param == "postgres":
-        create, drop = f"CREATE SCHEMA {unique}", f"DROP SCHEMA {unique} CASCADE"
-        target = engine.url.update_query_dict({"options": f"-csearch_path={unique}"})
-    else:
-        create, drop = f"CREATE DATABASE {unique}", f"DROP DATABASE {unique}"
-        target = engine.url.set(database=unique)
-    with engine.begin() as conn:
-        conn.execute(sa.text(create))
-    yield target.render_as_string(hide_password=False)
-    with engine.begin() as conn:
-        conn.execute(sa.text(drop))
-
-
 def test_an_incremental_night_on_a_server_target(tmp_path, server_target):
     """The model, the standardised records (an Arrow blob) and in-place updates work in PostgreSQL and MariaDB too."""
     files = write_demo(tmp_path / "demo", people=300, seed=9)

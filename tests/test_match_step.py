@@ -14,7 +14,7 @@ from cli import cli
 from conftest import table_rows
 from reconcile.evaluation import score
 from reconcile.match import match
-from reconcile.matching.master_ids import assign
+from reconcile.matching.master_ids import IssuedIds, assign
 
 
 @pytest.fixture
@@ -94,7 +94,7 @@ def test_master_ids_record_merges_splits_and_removals():
             "master_id": ["MA", "MA", "MB", "MA", "MC", "MD"],
         }
     )
-    masters, history = assign(clusters, previous, issued={"MA", "MB", "MC", "MD"})
+    masters, history = assign(clusters, previous, issued=IssuedIds(frozenset({"MA", "MB", "MC", "MD"})))
     assert masters.tolist()[:3] == ["MA", "MA", "MA"]  # the biggest share keeps its ID
     assert masters.iloc[4] == "MD"
     fresh = masters.iloc[3]
@@ -143,7 +143,7 @@ def test_pairs_name_the_right_masters_whatever_order_the_database_returned_the_r
     persons = with_crowd(twins)
     shuffled = persons.iloc[np.random.default_rng(3).permutation(len(persons))].reset_index(drop=True)
     result = match_people(shuffled)
-    masters, _ = assign(result.clusters, None, set())
+    masters, _ = assign(result.clusters, None, IssuedIds())
     frames = _outputs(result, masters, keep=0.0)
     of = dict(zip(zip(shuffled["source_system"], shuffled["person_id"], strict=True), masters, strict=True))
     pairs = frames["review_queue"]

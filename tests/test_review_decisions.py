@@ -15,11 +15,13 @@ from conftest import people, with_crowd
 from reconcile.decisions import latest_decisions, record_decisions
 from reconcile.matching import load_rules, match_people
 from reconcile.matching.comparisons import Prepared
-from reconcile.matching.master_ids import assign
+from reconcile.matching.master_ids import IssuedIds, assign
 from reconcile.matching.standardise import standardise
 from reconcile.matching.training import MIN_ANCHOR_PAIRS, train
 from reconcile.store import REVIEW_DECISION, connect_target
 from reports.review_import import _code
+
+ISSUED = IssuedIds(frozenset({"MA", "MB", "MC", "MD"}))
 
 AMELIA = {"forename": "Amelia", "surname": "Khan", "dob": "2015-03-01", "sex": "F", "postcode": "LS6 2BB"}
 
@@ -91,12 +93,12 @@ def test_the_history_says_review_where_a_decision_moved_a_record():
     decided = _decisions(
         ("a", "2", "a", "1", "MATCH"), ("a", "3", "a", "4", "NOT_MATCH"), ("a", "1", "a", "5", "UNSURE")
     )
-    masters, history = assign(clusters, previous, {"MA", "MB", "MC", "MD"}, decided)
+    masters, history = assign(clusters, previous, ISSUED, decided)
     rows = {(r.old_master_id, r.new_master_id, r.reason) for r in history.itertuples()}
     # 1+2 joined by a MATCH; 4 parted from 3 by a NOT_MATCH, into 5's master.
     assert masters.tolist() == ["MA", "MA", "MC", "MD", "MD"]
     assert rows == {("MB", "MA", "review"), ("MC", "MD", "review")}
-    undecided = assign(clusters, previous, {"MA", "MB", "MC", "MD"})[1]
+    undecided = assign(clusters, previous, ISSUED)[1]
     assert dict(zip(undecided["old_master_id"], undecided["reason"], strict=True)) == {"MB": "merge", "MC": "split"}
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from reconcile.matching.clustering import components
-from reconcile.matching.master_ids import stable_ids
+from reconcile.matching.master_ids import Issued, stable_ids
 from reconcile.matching.standardise import objects
 
 PARENTS = ("mother", "father", "parent")
@@ -120,7 +120,7 @@ def _chain(members: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 
 def master_families(
-    links: pd.DataFrame, households: pd.DataFrame, previous: pd.DataFrame | None, issued: set[str]
+    links: pd.DataFrame, households: pd.DataFrame, previous: pd.DataFrame | None, issued: Issued
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Families as connected groups of related masters and households, with IDs kept stable across runs.
 

@@ -10,6 +10,9 @@ from a hash, never a source's own ID, and never issued twice.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -17,8 +20,26 @@ import pandas as pd
 HISTORY_COLUMNS = ["old_master_id", "new_master_id", "reason", "records"]
 
 
+class Issued(Protocol):
+    """The IDs of one kind (master or family) ever issued on a target, so that none is issued again."""
+
+    def among(self, ids: Collection[str]) -> set[str]:
+        """Those of `ids` that were issued."""
+        ...
+
+
+@dataclass(frozen=True)
+class IssuedIds:
+    """Issued IDs held in memory."""
+
+    ids: frozenset[str] = frozenset()
+
+    def among(self, ids: Collection[str]) -> set[str]:
+        return set(self.ids.intersection(ids))
+
+
 def assign(
-    clusters: pd.DataFrame, previous: pd.DataFrame | None, issued: set[str], decided: pd.DataFrame | None = None
+    clusters: pd.DataFrame, previous: pd.DataFrame | None, issued: Issued, decided: pd.DataFrame | None = None
 ) -> tuple[pd.Series, pd.DataFrame]:
     """Master ID per row of `clusters` (source_system, person_id, cluster), and the history of changes.
 
@@ -63,7 +84,7 @@ def _moved_by_review(members: pd.Series, ids: pd.Series, old: pd.Series, decided
 
 
 def stable_ids(
-    members: pd.Series, cluster: np.ndarray, previous: pd.Series | None, issued: set[str], prefix: str
+    members: pd.Series, cluster: np.ndarray, previous: pd.Series | None, issued: Issued, prefix: str
 ) -> tuple[pd.Series, pd.DataFrame]:
     """IDs for groups of members that keep last run's ID where most of its members still are.
 
@@ -77,13 +98,16 @@ def stable_ids(
     else:
         prev = np.full(len(members), None, dtype=object)
     kept = _inherit(cluster, prev)
-    taken = set(issued) | set(kept.values())
+    firsts = _first_member(members, cluster)
+    # Each new group's first choice of ID is asked about at once; a later choice (after a clash) on its own.
+    first_choices = [_candidate(prefix, first, 0) for number, first in firsts.items() if number not in kept]
+    taken = set(kept.values()) | issued.among(first_choices)
     ids: dict[int, str] = {}
-    for number, first in _first_member(members, cluster).items():
+    for number, first in firsts.items():
         if number in kept:
             ids[number] = kept[number]
         else:
-            ids[number] = _new_id(prefix, first, taken)
+            ids[number] = _new_id(prefix, first, taken, issued)
             taken.add(ids[number])
     assigned = pd.Series(cluster).map(ids)
     return assigned, _history(prev, assigned, previous, set(kept.values()))
@@ -120,13 +144,17 @@ def _inherit(cluster: np.ndarray, prev: np.ndarray) -> dict[int, str]:
     return kept
 
 
-def _new_id(prefix: str, seed_key: str, taken: set[str]) -> str:
+def _new_id(prefix: str, seed_key: str, taken: set[str], issued: Issued) -> str:
+    """The first of the seed's candidates neither `taken` (which holds whether the first was issued) nor issued."""
     for attempt in range(1000):
-        digest = hashlib.blake2b(f"{seed_key}#{attempt}".encode(), digest_size=6).hexdigest().upper()
-        candidate = f"{prefix}{digest}"
-        if candidate not in taken:
+        candidate = _candidate(prefix, seed_key, attempt)
+        if candidate not in taken and (attempt == 0 or not issued.among([candidate])):
             return candidate
     raise RuntimeError("could not issue a fresh ID")  # 1000 collisions on 48 bits: not in this universe
+
+
+def _candidate(prefix: str, seed_key: str, attempt: int) -> str:
+    return prefix + hashlib.blake2b(f"{seed_key}#{attempt}".encode(), digest_size=6).hexdigest().upper()
 
 
 def _history(prev: np.ndarray, assigned: pd.Series, previous: pd.Series | None, kept: set[str]) -> pd.DataFrame:
