@@ -166,8 +166,9 @@ def record_rids(std: pd.DataFrame, systems: pd.Series, *ids: pd.Series) -> np.nd
 
 
 def as_text(values: pd.Series) -> np.ndarray:
-    """`values.astype(str)` as objects, without converting a column whose values are all str already."""
-    array = objects(values)
+    """`values.astype(str)` as objects, without converting a column whose values are all str already (an object
+    column is looked at as it is: `objects` would copy it to make missing values None, which no str column has)."""
+    array = values.to_numpy(dtype=object) if values.dtype == object else objects(values)
     if pd.api.types.infer_dtype(array, skipna=False) == "string":
         return array
     return values.astype(str).to_numpy(dtype=object)
