@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pandas.api.types import union_categoricals
 
 from conftest import people, read_frame
 from reconcile.config import load_config
@@ -15,7 +16,14 @@ from reconcile.extract import extract
 from reconcile.masters.families import household_links
 from reconcile.matching import incremental, pipeline
 from reconcile.matching.incremental import record_keys
-from reconcile.matching.standardise import CATEGORICAL, STANDARD_COLUMNS, _used_categories, objects, standardise
+from reconcile.matching.standardise import (
+    CATEGORICAL,
+    STANDARD_COLUMNS,
+    _used_categories,
+    joined_categoricals,
+    objects,
+    standardise,
+)
 from reconcile.matching.stored_model import records_from_blob, records_to_blob
 from reconcile.synthetic import write_demo
 
@@ -110,3 +118,21 @@ def test_unused_categories_go_as_pandas_removes_them(values, extra, ordered):
     expected = series.cat.remove_unused_categories()
     pd.testing.assert_series_equal(_used_categories(series), expected)
     assert _used_categories(series).cat.codes.dtype == expected.cat.codes.dtype
+
+
+NAMES = ["Ava", "Ben", "Cal", "Dee", "Eve", "Fay"]
+
+
+@st.composite
+def categoricals(draw: st.DrawFn) -> pd.Categorical:
+    categories = draw(st.lists(st.sampled_from(NAMES), unique=True, max_size=6))
+    values = draw(st.lists(st.one_of(st.none(), st.sampled_from(categories)) if categories else st.none(), max_size=8))
+    return pd.Categorical(values, categories=categories)
+
+
+@given(st.lists(categoricals(), min_size=1, max_size=4))
+def test_joined_categoricals_are_what_union_categoricals_gives(parts):
+    """The same values, categories in the same order (unused ones kept), and the same codes."""
+    joined, expected = joined_categoricals(parts), union_categoricals(parts)
+    assert list(joined.categories) == list(expected.categories)
+    assert joined.codes.tolist() == expected.codes.tolist()

@@ -129,11 +129,35 @@ def stacked(frames: list[pd.DataFrame]) -> pd.DataFrame:
     columns = {}
     for name in frames[0].columns:
         parts = [frame[name] for frame in frames]
+        dtypes = [part.dtype for part in parts]
+        if (
+            all(isinstance(d, pd.CategoricalDtype) and not d.ordered for d in dtypes)
+            and len({d.categories.dtype for d in dtypes}) == 1
+        ):
+            columns[name] = joined_categoricals([part.array for part in parts])
+            continue
         try:
             columns[name] = union_categoricals([part.array for part in parts])
         except TypeError:  # not all categorical, or categories of different types: `compact` codes them again
             columns[name] = pd.concat(parts, ignore_index=True)
     return pd.DataFrame(columns)
+
+
+def joined_categoricals(parts: list[pd.Categorical]) -> pd.Categorical:
+    """`union_categoricals(parts)` of unordered categoricals whose categories are of one type, coding again only
+    what needs it: the union starts with the first part's categories, so its codes (last run's every record)
+    stand as they are, and only the later parts' categories are looked up (union_categoricals hashed the
+    whole union twice and recoded every part: most of joining a night's records)."""
+    categories = parts[0].categories
+    codes = [parts[0].codes.astype(np.int64)]
+    for part in parts[1:]:
+        at = categories.get_indexer(part.categories)
+        new = at < 0
+        if new.any():
+            at[new] = len(categories) + np.arange(int(new.sum()))
+            categories = categories.append(part.categories[new])
+        codes.append(np.where(part.codes >= 0, at[part.codes], -1) if len(at) else part.codes.astype(np.int64))
+    return pd.Categorical.from_codes(np.concatenate(codes), dtype=pd.CategoricalDtype(categories, ordered=False))
 
 
 def objects(values: pd.Series) -> np.ndarray:
