@@ -74,10 +74,12 @@ def run_step(step: str, folder: Path) -> dict[str, object]:
 
 
 def in_child(step: str, folder: Path) -> dict[str, object]:
-    """`run_step` in a fresh Python process: each night is a process of its own (cron, `reconcile run`), and a
-    process that has just made a full run carries its heap into the night."""
+    """`run_step` in a fresh Python process, as each night is a process of its own (cron, `reconcile run`)."""
     command = [sys.executable, __file__, "--step", step, "--out", str(folder)]
-    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode:
+        sys.stderr.write(done.stderr)
+        raise SystemExit(f"the step {step!r} failed (exit {done.returncode}); its output is above")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
