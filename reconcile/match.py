@@ -185,8 +185,9 @@ class IssuedInTarget:
             if len(wanted) > READ_ALL_ISSUED:
                 return wanted & set(read_frame(conn, self._issued())["id"])
             ordered, found = sorted(wanted), set()
-            for i in range(0, len(ordered), KEYS_PER_QUERY):
-                found.update(conn.execute(self._issued(ordered[i : i + KEYS_PER_QUERY])).scalars())
+            per_query = KEYS_PER_QUERY // 2  # each is bound twice: in the current IDs' IN and the history's
+            for i in range(0, len(ordered), per_query):
+                found.update(conn.execute(self._issued(ordered[i : i + per_query])).scalars())
         return wanted & found  # compared here, exactly: MariaDB's IN is case-blind
 
     def _issued(self, among: list[str] | None = None) -> sa.CompoundSelect:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import event
 
 from conftest import fresh_server_target
 from reconcile import match
@@ -57,8 +58,13 @@ def test_the_target_says_which_candidates_it_issued_exactly(target, monkeypatch,
 
 
 def test_many_candidates_are_asked_about_a_few_hundred_at_a_time(target):
+    """Each candidate is bound twice (the current IDs and the history): 250 a query keeps within 999
+    parameters, SQLite's limit before 3.32."""
+    statements = []
+    event.listen(target, "before_cursor_execute", lambda conn, cursor, sql, params, *rest: statements.append(params))
     asked = [f"M{i:04d}" for i in range(1200)] + ["MBBB"]
     assert IssuedInTarget(target, MASTER_ID_HISTORY).among(asked) == {"MBBB"}
+    assert len(statements) == 5 and max(len(params) for params in statements) == 500
 
 
 class Counting(IssuedIds):
