@@ -148,3 +148,15 @@ def test_composite_ids_join_as_pandas_joins_them(rows):
     expected = parts[0].astype("string").str.cat([p.astype("string") for p in parts[1:]], sep="|")
     expected = expected.astype(object).where(expected.notna(), None)
     pd.testing.assert_series_equal(_joined(parts), expected)
+
+
+@pytest.mark.parametrize(
+    "values, cleaned",
+    [
+        (["A1", "", None, "b2"], ["A1", None, None, "b2"]),  # nothing to trim: only empty text goes
+        (["A1", " b2 ", "", "\u00a0", None], ["A1", "b2", None, None, None]),  # some whitespace: each is trimmed
+    ],
+)
+def test_plain_text_is_trimmed_only_where_a_value_holds_whitespace(values, cleaned):
+    result, problems = clean_text(pd.Series(values, dtype=object))
+    assert result.tolist() == cleaned and problems.isna().all()

@@ -191,7 +191,8 @@ def record_rids(std: pd.DataFrame, systems: pd.Series, *ids: pd.Series) -> np.nd
 
 def as_text(values: pd.Series) -> np.ndarray:
     """`values.astype(str)` as objects, without converting a column whose values are all str already (an object
-    column is looked at as it is: `objects` would copy it to make missing values None, which no str column has)."""
+    column is looked at as it is: `objects` would copy it to make missing values None, which no str column has).
+    The array may be the column's own: read it, never change it."""
     array = values.to_numpy(dtype=object) if values.dtype == object else objects(values)
     if pd.api.types.infer_dtype(array, skipna=False) == "string":
         return array
