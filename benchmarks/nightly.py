@@ -7,9 +7,10 @@ Times, on the synthetic demo's two legacy systems: the first `extract` and a ful
 run); then, after `reconcile.synthetic.night.mutate` has changed, added and deleted `share` of the
 person rows and a few relationship rows, `extract` and the default incremental `match` (the night);
 then, on the same data, `match --full` (a full rebuild of that night, unless --no-rebuild). Each step
-runs in a fresh process, as cron runs each night, timed from after its imports (`--in-process`: all
-in this one, as the benchmark ran until 2026-12-07). Prints wall and CPU seconds per step, the night's
-share of the full run, and the largest step's peak RSS.
+runs in a fresh process, as cron runs each night, timed from when the step starts: the modules imported
+at start-up are not timed, those a step imports as it goes are (`--in-process`: all in this one, as
+the benchmark ran until 2026-12-07). Prints wall and CPU seconds per step, the night's share of the
+full run, and the peak RSS of the largest step's process (with --in-process, of this whole process).
 
 The machine may be shared and its speed drifts by a tenth or more within minutes: CPU seconds are
 less disturbed by other work than wall seconds, and `--rounds N` repeats the full run and its night N
@@ -65,7 +66,7 @@ STEPS = {  # what each timed step runs, and what of its result is printed
 
 
 def run_step(step: str, folder: Path) -> dict[str, object]:
-    """One step on the demo in `folder`, timed from after the imports, as a process of its own would run it."""
+    """One step on the demo in `folder`, timed from when it starts, as a process of its own would run it."""
     config = load_config(folder / "reconcile.yaml")
     action, described = STEPS[step]
     wall, cpu = time.perf_counter(), time.process_time()
@@ -144,8 +145,9 @@ def main(argv: list[str] | None = None) -> int:
             for kind, values in ratios.items():
                 each = ", ".join(f"{v:.3f}" for v in values)
                 print(f"{kind}: night/full median {statistics.median(values):.3f} over {args.rounds} rounds ({each})")
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN if not args.in_process else resource.RUSAGE_SELF)
-        print(f"peak RSS {peak.ru_maxrss / 1024:.0f} MB (the largest step's process)")
+        peak = resource.getrusage(resource.RUSAGE_SELF if args.in_process else resource.RUSAGE_CHILDREN)
+        whose = "this whole process: every round" if args.in_process else "the largest step's process"
+        print(f"peak RSS {peak.ru_maxrss / 1024:.0f} MB ({whose})")
     return 0
 
 
