@@ -72,18 +72,18 @@ class EntityLoad:
         self._stamps.append(raw_state.stamps(kept.get("modified_at"), len(kept)))
         return redo
 
-    def keep_unread(self, keys: pd.Index, rows: np.ndarray) -> None:
+    def keep_unread(self, rows: np.ndarray) -> None:
         """Rows not read tonight because their stamps had not moved (at `rows` among the stored rows): loaded as
         they were last time."""
         assert self.previous is not None
         stored = self.previous.rows.iloc[rows]
-        self._keys.append(keys.to_numpy(dtype=object))
+        self._keys.append(stored["record_key"].to_numpy(dtype=object))
         self._positions.append(rows)
         self._hashes.append(stored["row_hash"].to_numpy(dtype=np.uint64))
-        self._redo.append(np.zeros(len(keys), dtype=bool))
+        self._redo.append(np.zeros(len(rows), dtype=bool))
         self._stamps.append(stored["stamp"].to_numpy(dtype=np.uint64))
-        self.count.read += len(keys)
-        self.count.loaded += len(keys)
+        self.count.read += len(rows)
+        self.count.loaded += len(rows)
 
     def add(self, keys: pd.Series, rows: pd.DataFrame, issues: pd.DataFrame, rejected: pd.DataFrame) -> None:
         """What screening and canonicalising the chunk's rows (with these record keys) gave."""

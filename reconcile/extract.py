@@ -149,7 +149,7 @@ def _extract_entity(
     seen: set[str] = set()
     stamped = None if full else stamped_read.plan(connector, entity, spec, load.previous)
     if stamped is not None:
-        load.keep_unread(stamped.unread, stamped.unread_rows)
+        load.keep_unread(stamped.unread_rows)
     for chunk in connector.read(entity.name, spec) if stamped is None else stamped.chunks:
         screened = screen(chunk, entity, connector.name, seen)
         kept, kept_ids = chunk[screened.keep], screened.ids[screened.keep]

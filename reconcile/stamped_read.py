@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class StampedRead:
     unread: pd.Index  # record keys loaded as they were, without reading their rows
-    unread_rows: np.ndarray  # their rows among the stored rows (EntityState.rows)
+    unread_rows: np.ndarray  # their rows among the stored rows (EntityState.rows): what the load keeps
     chunks: Iterator[pd.DataFrame]  # the whole rows to read tonight
 
 

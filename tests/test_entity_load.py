@@ -54,7 +54,7 @@ def test_a_load_finds_the_changed_the_deleted_and_ids_loaded_twice(night: tuple)
     before, values, aside, unread, read, read_values, chunk = night
     state = _state(before, values, aside)
     load = EntityLoad(LoadCount("lcs", "person"), "context", state)
-    load.keep_unread(pd.Index(unread, dtype=object), np.array([before.index(k) for k in unread], dtype=np.intp))
+    load.keep_unread(np.array([before.index(k) for k in unread], dtype=np.intp))
     redo = []
     for start in range(0, len(read), chunk):
         raw = _raw(read[start : start + chunk], read_values[start : start + chunk])
