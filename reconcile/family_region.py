@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from reconcile.masters.families import household_links, master_families, master_relationships
-from reconcile.matching.incremental import record_keys
+from reconcile.matching.incremental import Keyed, record_keys
 from reconcile.matching.master_ids import Issued
 from reconcile.matching.standardise import objects
 
@@ -36,9 +36,9 @@ class Families:
 
 
 def rebuild(
-    std: pd.DataFrame,
+    current: Keyed,
     masters: np.ndarray,
-    old_std: pd.DataFrame | None,
+    old: Keyed | None,
     redone: pd.Index,
     touched: set[str],
     relationships: pd.DataFrame,
@@ -46,14 +46,14 @@ def rebuild(
     old_family: pd.DataFrame,
     issued: Issued,
 ) -> Families:
-    """`std`: every current record by rid, `masters` its master by rid; `old_std`: last run's records;
+    """`current`: every current record by rid, `masters` its master by rid; `old`: last run's records;
     `redone`: keys of records re-matched or deleted; `touched`: their masters, old and new; `ends`: the rids of
     each relationship row's two people, -1 where not a current record (`Relatives.ends`); `old_family`: last
     run's master_family."""
-    keys = record_keys(std["source_system"], std["person_id"])
+    std, keys = current.std, current.keys
     homes = _homes(std[keys.isin(redone)])
-    if old_std is not None:
-        homes = homes.append(_homes(old_std[record_keys(old_std["source_system"], old_std["person_id"]).isin(redone)]))
+    if old is not None:
+        homes = homes.append(_homes(old.std[old.keys.isin(redone)]))
     home = _home_of(std)
     at_home = home.isin(homes)
     mine = _touching(relationships, ends, keys.isin(redone), redone)

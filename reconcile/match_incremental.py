@@ -24,7 +24,7 @@ from reconcile.masters.activity import create_activity_view
 from reconcile.masters.conflicts import record_conflicts
 from reconcile.masters.survivorship import master_records, survive_records
 from reconcile.matching import MatchResult, Rules
-from reconcile.matching.incremental import by_key, match_changes, oversized_blocks, record_keys, to_standardise
+from reconcile.matching.incremental import Keyed, by_key, match_changes, oversized_blocks, record_keys, to_standardise
 from reconcile.matching.master_ids import assign
 from reconcile.matching.pipeline import key_order
 from reconcile.matching.stored_model import (
@@ -138,7 +138,8 @@ def run(
     if moved > MAX_CHANGED_SHARE * max(len(records), 1):
         return None
     old_pairs = _read(engine, MATCH_PAIR, [*PAIR_KEY, "match_probability", "reason"])
-    cached = records_from_blob(plan.stored["records"])
+    stored = records_from_blob(plan.stored["records"])
+    cached = None if stored is None else Keyed.of(stored)
     oversized = json.loads(plan.stored["oversized_blocks"])
     stale = record_keys(touched["source_system"], touched["person_id"])
     persons = person_rows(engine, records[to_standardise(current, cached, stale)])
@@ -175,8 +176,8 @@ def run(
     whole_records = whole.rename(columns={"source_id": "person_id"})
     old_family = _read(engine, MASTER_FAMILY, ["family_id", "master_id", "role"])
     rebuilt = family_region.rebuild(
-        rm.std, masters_by_rid, cached, redone, set(touched_masters), relationships, rm.relatives.ends, old_family,
-        IssuedInTarget(engine, FAMILY_ID_HISTORY),
+        Keyed(rm.std, rm.keys), masters_by_rid, cached, redone, set(touched_masters), relationships,
+        rm.relatives.ends, old_family, IssuedInTarget(engine, FAMILY_ID_HISTORY),
     )  # fmt: skip
     old_links = _read_where_in(engine, MASTER_RELATIONSHIP, "master_id", sorted(rebuilt.region))
     frames["master_relationship"], dropped_links = _differences(old_links, rebuilt.links, RELATIONSHIP_KEY)

@@ -9,7 +9,7 @@ import pytest
 from reconcile.family_region import HOME, _touching, rebuild
 from reconcile.masters.families import household_links, master_families, master_relationships
 from reconcile.matching.constraints import Relatives
-from reconcile.matching.incremental import record_keys
+from reconcile.matching.incremental import Keyed, record_keys
 from reconcile.matching.master_ids import IssuedIds
 
 
@@ -115,7 +115,8 @@ def test_families_rebuilt_around_the_changes_equal_families_rebuilt_whole(seed, 
 
     links, family, history = _whole(new_std, new_masters, new_relationships, old_family, issued)
     ends = Relatives.of(new_std, new_relationships).ends
-    night = rebuild(new_std, new_masters, std, redone, touched, new_relationships, ends, old_family, issued)
+    current, last = Keyed(new_std, new_keys), Keyed(std, keys)
+    night = rebuild(current, new_masters, last, redone, touched, new_relationships, ends, old_family, issued)
     outside = ~old_family["master_id"].isin(night.region)
     pd.testing.assert_frame_equal(_rows(pd.concat([old_family[outside], night.family])), _rows(family))
     kept_links = old_links[~old_links["master_id"].isin(night.region)]

@@ -48,6 +48,19 @@ SEP = "\x1f"  # between the values of a block's key, in the stored list of overs
 FORCED_REASON = "reviewer decided MATCH"
 
 
+@dataclass(frozen=True)
+class Keyed:
+    """Standardised records and the key (source_system|person_id) of each, made once: a night looks last run's
+    records up by key in several places, and each keying of every record (and its hash table) cost as much."""
+
+    std: pd.DataFrame
+    keys: pd.Index
+
+    @classmethod
+    def of(cls, std: pd.DataFrame) -> Keyed:
+        return cls(std, record_keys(std["source_system"], std["person_id"]))
+
+
 @dataclass
 class Rematch:
     std: pd.DataFrame  # every current record, standardised, by rid (the full run's order)
@@ -98,7 +111,7 @@ def match_changes(
     touched: pd.DataFrame,
     stored_oversized: dict[str, list[str]],
     decisions: pd.DataFrame | None = None,
-    cached: pd.DataFrame | None = None,
+    cached: Keyed | None = None,
 ) -> Rematch:
     """Re-match the records a change can reach; everything else keeps last run's clusters.
 
@@ -156,11 +169,11 @@ def match_changes(
     return Rematch(std, keys, changed, affected, deleted, scored, clusters, oversized, relatives)
 
 
-def to_standardise(keys: pd.Index, cached: pd.DataFrame | None, stale: pd.Index) -> np.ndarray:
+def to_standardise(keys: pd.Index, cached: Keyed | None, stale: pd.Index) -> np.ndarray:
     """Per record (of `keys`): standardised again tonight, as it is not in last run's `cached` rows or is `stale`."""
     if cached is None:
         return np.ones(len(keys), dtype=bool)
-    return _cached_rows(keys, record_keys(cached["source_system"], cached["person_id"]), stale) < 0
+    return _cached_rows(keys, cached.keys, stale) < 0
 
 
 def _cached_rows(keys: pd.Index, cached_keys: pd.Index, stale: pd.Index) -> np.ndarray:
@@ -171,15 +184,14 @@ def _cached_rows(keys: pd.Index, cached_keys: pd.Index, stale: pd.Index) -> np.n
     return at
 
 
-def _standardised(persons: pd.DataFrame, keys: pd.Index, cached: pd.DataFrame | None, stale: pd.Index) -> pd.DataFrame:
+def _standardised(persons: pd.DataFrame, keys: pd.Index, cached: Keyed | None, stale: pd.Index) -> pd.DataFrame:
     """The standardised records of `keys`, in that order: last run's rows for records whose person row has
     not changed, `standardise` for the rest (`persons` holds at least their rows)."""
     if cached is None:
         return standardise(persons.iloc[_rows_of(persons, keys)].reset_index(drop=True))
-    cached_keys = record_keys(cached["source_system"], cached["person_id"])
-    at = _cached_rows(keys, cached_keys, stale)
+    at = _cached_rows(keys, cached.keys, stale)
     fresh = at < 0
-    parts = [cached.iloc[at[~fresh]]]  # last run's rows of the others, in their order among `keys`
+    parts = [cached.std.iloc[at[~fresh]]]  # last run's rows of the others, in their order among `keys`
     if fresh.any():  # standardising no rows would give columns of another type
         parts.append(standardise(persons.iloc[_rows_of(persons, keys[fresh])]).drop(columns="rid"))
     both = stacked(parts) if len(parts) > 1 else parts[0].reset_index(drop=True)
