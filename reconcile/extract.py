@@ -146,11 +146,13 @@ def _extract_entity(
 ) -> None:
     entity = ENTITIES[load.count.entity]
     count = load.count
-    seen: set[str] = set()
+    seen: set[str] = set()  # IDs of the chunks before this one (most entities are one chunk: none to gather)
+    before = pd.Series(dtype=object)
     stamped = None if full else stamped_read.plan(connector, entity, spec, load.previous)
     if stamped is not None:
         load.keep_unread(stamped.unread_rows)
     for chunk in connector.read(entity.name, spec) if stamped is None else stamped.chunks:
+        seen.update(before)
         screened = screen(chunk, entity, connector.name, seen)
         kept, kept_ids = chunk[screened.keep], screened.ids[screened.keep]
         redo = load.to_canonicalise(kept_ids, kept)
@@ -159,7 +161,7 @@ def _extract_entity(
         stage.append(entity.name, rows)
         stage.append("rejected_record", screened.rejected)
         stage.append("field_issue", issues)
-        seen.update(kept_ids)
+        before = kept_ids
         count.read += len(chunk)
         count.loaded += len(kept)
         count.rejected += len(screened.rejected)
