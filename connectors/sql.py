@@ -15,10 +15,9 @@ from sqlalchemy.sql import ColumnElement, FromClause, Select, TextClause
 from connectors.base import canonical_columns, frame
 from connectors.guard import ensure_select
 from connectors.readonly import read_only_engine
-from reconcile.changes import KEYS_PER_QUERY
 from reconcile.config import EntitySpec, SourceSpec
 from reconcile.errors import SourceError
-from reconcile.sql_frames import batches
+from reconcile.sql_frames import batches, key_batches
 
 
 class SqlConnector:
@@ -68,9 +67,9 @@ class SqlConnector:
         given = [v for v in values if v is not None]
         batches = [statement.where(source_key.is_(None))] if len(given) < len(values) else []
         asked = [[None]] if batches else []
-        for start in range(0, len(given), KEYS_PER_QUERY):
-            batches.append(statement.where(source_key.in_(given[start : start + KEYS_PER_QUERY])))
-            asked.append(given[start : start + KEYS_PER_QUERY])
+        for batch in key_batches(given):
+            batches.append(statement.where(source_key.in_(batch)))
+            asked.append(batch)
         with self._connection(entity) as conn:
             for batch, wanted in zip(batches, asked, strict=True):
                 for chunk in self.stream(entity, batch, conn):

@@ -14,13 +14,12 @@ import pandas as pd
 import sqlalchemy as sa
 
 from reconcile.model import ENTITIES
-from reconcile.sql_frames import read_frame
+from reconcile.sql_frames import key_batches, read_frame
 from reconcile.store import RECORD_STATE
 
 TRACKED = ("person", "relationship")  # the rows matching reads: records, and the relationships behind its guards
 STATE_KEY = ["source_system", "entity", "record_key"]
 STATE_COLUMNS = [*STATE_KEY, "person_id", "related_person_id", "row_hash"]
-KEYS_PER_QUERY = 500  # bound parameters per query, well under every driver's limit
 
 
 def fingerprints(rows: pd.DataFrame, entity_name: str, keys: pd.Series) -> pd.DataFrame:
@@ -54,11 +53,7 @@ def read_state(conn: sa.Connection, source: str, entity: str, keys: pd.Index | N
     )
     if keys is None:
         return read_frame(conn, query)
-    wanted = list(keys)
-    parts = [
-        read_frame(conn, query.where(RECORD_STATE.c.record_key.in_(wanted[i : i + KEYS_PER_QUERY])))
-        for i in range(0, len(wanted), KEYS_PER_QUERY)
-    ]
+    parts = [read_frame(conn, query.where(RECORD_STATE.c.record_key.in_(batch))) for batch in key_batches(list(keys))]
     return concat_state(parts)
 
 

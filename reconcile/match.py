@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from reconcile.changes import KEYS_PER_QUERY
 from reconcile.config import Config, MatchingSpec
 from reconcile.decisions import latest_decisions
 from reconcile.errors import ReconcileError
@@ -33,7 +32,7 @@ from reconcile.matching.engines import open_engine
 from reconcile.matching.incremental import by_rid
 from reconcile.matching.master_ids import assign
 from reconcile.matching.pipeline import DECISION_COLUMNS
-from reconcile.sql_frames import read_frame
+from reconcile.sql_frames import key_batches, read_frame
 from reconcile.store import (
     CANONICAL,
     FAMILY_ID_HISTORY,
@@ -185,9 +184,8 @@ class IssuedInTarget:
             if len(wanted) > READ_ALL_ISSUED:
                 return wanted & set(read_frame(conn, self._issued())["id"])
             ordered, found = sorted(wanted), set()
-            per_query = KEYS_PER_QUERY // 2  # each is bound twice: in the current IDs' IN and the history's
-            for i in range(0, len(ordered), per_query):
-                found.update(conn.execute(self._issued(ordered[i : i + per_query])).scalars())
+            for batch in key_batches(ordered, bound_each=2):  # in the current IDs' IN and in the history's
+                found.update(conn.execute(self._issued(list(batch))).scalars())
         return wanted & found  # compared here, exactly: MariaDB's IN is case-blind
 
     def _issued(self, among: list[str] | None = None) -> sa.CompoundSelect:

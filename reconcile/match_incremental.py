@@ -19,7 +19,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from reconcile import family_region
-from reconcile.changes import KEYS_PER_QUERY, TRACKED, changed_people
+from reconcile.changes import TRACKED, changed_people
 from reconcile.masters.activity import create_activity_view
 from reconcile.masters.conflicts import record_conflicts
 from reconcile.masters.survivorship import master_records, survive_records
@@ -35,7 +35,7 @@ from reconcile.matching.stored_model import (
     rules_hash,
 )
 from reconcile.matching.training import Model
-from reconcile.sql_frames import read_frame
+from reconcile.sql_frames import key_batches, read_frame
 from reconcile.store import (
     CANONICAL,
     FAMILY_ID_HISTORY,
@@ -273,8 +273,8 @@ def _parts_where_in(
 ) -> Iterator[pd.DataFrame]:
     """The rows of `table` whose `column` holds one of `values` (and that meet `also`), a few hundred
     values per query."""
-    for i in range(0, len(values), KEYS_PER_QUERY):
-        query = sa.select(table).where(table.c[column].in_(values[i : i + KEYS_PER_QUERY]))
+    for batch in key_batches(values):
+        query = sa.select(table).where(table.c[column].in_(batch))
         yield read_frame(conn, query if also is None else query.where(also))
 
 

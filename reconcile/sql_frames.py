@@ -10,11 +10,23 @@ booleans) or buffers rows itself (server-side cursors); then SQLAlchemy's rows a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import TypeVar
 
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine.cursor import CursorFetchStrategy
+
+KEYS_PER_QUERY = 500  # bound parameters per query, well under every driver's limit (SQLite's 999 the lowest)
+T = TypeVar("T")
+
+
+def key_batches(values: Sequence[T], bound_each: int = 1) -> Iterator[Sequence[T]]:
+    """`values` a few hundred at a time, for one `IN (...)` query each: a value bound `bound_each` times in its
+    query, so that no query binds more than KEYS_PER_QUERY parameters."""
+    size = KEYS_PER_QUERY // bound_each
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def read_frame(conn: sa.Connection, query: sa.Executable) -> pd.DataFrame:

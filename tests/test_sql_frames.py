@@ -8,9 +8,11 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
-from reconcile.sql_frames import batches, read_frame
+from reconcile.sql_frames import KEYS_PER_QUERY, batches, key_batches, read_frame
 from reconcile.store import metadata
 
 
@@ -117,3 +119,12 @@ def test_a_driver_error_while_fetching_is_raised_as_sqlalchemy_raises_it(tmp_pat
         query = sa.text("SELECT abs(v) FROM (SELECT 1 AS v UNION ALL SELECT -9223372036854775808)")
         with pytest.raises(sa.exc.DBAPIError):
             read_frame(conn, query)
+
+
+@given(st.integers(0, 3 * KEYS_PER_QUERY + 7), st.sampled_from([1, 2, 3]))
+def test_key_batches_bind_at_most_the_limit_and_lose_nothing(n: int, bound_each: int) -> None:
+    values = [f"k{i}" for i in range(n)]
+    parts = list(key_batches(values, bound_each))
+    assert [v for part in parts for v in part] == values  # every value once, in order
+    assert all(0 < len(part) * bound_each <= KEYS_PER_QUERY for part in parts)
+    assert len(parts) == -(-n // (KEYS_PER_QUERY // bound_each))  # as few queries as the limit allows
