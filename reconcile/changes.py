@@ -78,11 +78,14 @@ def diff(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
 
 
 def changed_people(changes: pd.DataFrame) -> pd.DataFrame:
-    """source_system, person_id of every person a change touches: a relationship row touches both its people."""
+    """source_system, person_id of every person a change touches (a relationship row touches both its people),
+    first seen first, and `rewired`: whether a relationship row of theirs changed, and so maybe their household."""
+    rewired = (changes["entity"] == "relationship").to_numpy()
     ends = [
-        changes[["source_system", "person_id"]],
-        changes.loc[changes["related_person_id"].notna(), ["source_system", "related_person_id"]].rename(
-            columns={"related_person_id": "person_id"}
-        ),
+        changes[["source_system", "person_id"]].assign(rewired=rewired),
+        changes.loc[changes["related_person_id"].notna(), ["source_system", "related_person_id"]]
+        .rename(columns={"related_person_id": "person_id"})
+        .assign(rewired=True),  # only a relationship row has a related person
     ]
-    return pd.concat(ends, ignore_index=True).drop_duplicates().reset_index(drop=True)
+    people = pd.concat(ends, ignore_index=True)
+    return people.groupby(["source_system", "person_id"], sort=False, as_index=False, dropna=False)["rewired"].any()

@@ -7,7 +7,9 @@ their households and reviewers' decisions. So, with the stored model:
 1. *Changed* records are those new or changed, the relatives of deleted ones, the records of any block
    that crossed `max_block_size` either way (its pairs appear or vanish), the records named in reviewers'
    decisions (any decision: an UNSURE may have replaced a MATCH), and everyone in a household
-   (relationship component) with any of those: the twin guard reads households.
+   (relationship component) that may have changed: that of a new record, of a relative of a deleted one,
+   or of anyone whose relationship rows changed (the twin guard of any two of its members reads it). A
+   person row that changed leaves the households as they were: it changes only its own pairs.
 2. Every pair not touching a changed record scores as it did last run. The *affected* records are the
    changed ones, the deleted ones, and every record joined to them by last run's links (pairs at or above
    the match threshold, or forced by a reviewer) or by the new links of the changed records, blocked
@@ -119,7 +121,8 @@ def match_changes(
     to standardise again (all of them without `cached`; else those not in it, or touched; see `to_standardise`).
     `previous_keys`: last run's person_xref keys (source_system|source_id). `previous_links`: last run's
     match_pair rows (source_system_l, source_id_l, source_system_r, source_id_r, match_probability, reason).
-    `touched`: source_system, person_id of records whose person or relationship rows changed.
+    `touched`: source_system, person_id of records whose person or relationship rows changed, and `rewired`:
+    whether a relationship row of theirs did (`changes.changed_people`).
     `cached`: last run's standardised records; only records not in it, or touched, are standardised again.
     """
     records = records.iloc[key_order(records)].reset_index(drop=True)
@@ -130,9 +133,13 @@ def match_changes(
     deleted = previous_keys.difference(keys)
     links = relationships if relationships is not None else pd.DataFrame()
 
-    seeds = ~keys.isin(previous_keys)  # new records
-    seeds |= keys.isin(touched_keys)
-    seeds |= _relatives_of(deleted, relationships, keys)
+    # Households (relationship components) change only where records come or go or relationship rows change:
+    # those records bring their whole household (the twin guard of any two of its members reads it). A person
+    # row that changed keeps its relationships, and changes only the pairs it is in.
+    rehoused = ~keys.isin(previous_keys)  # new records
+    rehoused |= keys.isin(touched_keys[touched["rewired"].to_numpy(dtype=bool)])
+    rehoused |= _relatives_of(deleted, relationships, keys)
+    seeds = rehoused | keys.isin(touched_keys)
     blocks = [_block_groups(std, rule) for rule in rules.blocking.rules]
     flipped, oversized = _flipped_blocks(blocks, rules, stored_oversized, n)
     seeds |= flipped
@@ -141,7 +148,7 @@ def match_changes(
         for side in ("l", "r"):
             seeds |= keys.isin(record_keys(decisions[f"source_system_{side}"], decisions[f"person_id_{side}"]))
     relatives = Relatives.of(std, links)  # once: both scorings and the households below read them
-    changed = _whole_households(seeds, relatives.family)
+    changed = seeds | _whole_households(rehoused, relatives.family)
 
     prepared = Prepared(std)
     nothing = np.zeros(n, dtype=bool)
