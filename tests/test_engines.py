@@ -17,7 +17,11 @@ from reconcile.config import load_config, with_engine
 from reconcile.errors import ConfigError
 from reconcile.matching import load_rules, match_people
 from reconcile.matching.blocking import block, chunks, plan, rule_blocks, rule_pairs, sorted_pairs
+from reconcile.matching.comparisons import Prepared
+from reconcile.matching.constraints import DOB_SLIP, Relatives
 from reconcile.matching.engines import open_engine
+from reconcile.matching.incremental import _score_among
+from reconcile.matching.pipeline import score_pairs
 
 RULES = load_rules()
 
@@ -52,6 +56,40 @@ def test_the_chunk_size_changes_nothing(synthetic_people):
     small = _match(persons, relationships, chunk_pairs=500)
     pd.testing.assert_frame_equal(whole.pairs, small.pairs, check_exact=True)
     pd.testing.assert_frame_equal(whole.clusters, small.clusters, check_exact=True)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_pairs_scored_over_only_the_records_they_name_score_as_over_all(synthetic_people, seed):
+    """A night scores its pairs over the few records they name: levels, weights, probabilities and every
+    flag (the twin guard reads households, `related` the relationship rows) must be those of all records."""
+    persons, relationships = synthetic_people
+    result = _match(persons, relationships)
+    std, pairs = result.std, result.pairs
+    # Near-twins of one system whom nothing but a household would put under the twin guard: give each pair a
+    # common relative, a record of their system outside the pair.
+    near = pairs[
+        (pairs["dob"] >= DOB_SLIP) & (pairs["address"] < 3) & (pairs["surname"] < 3) & ~pairs["twin_guard"]
+        & (pairs["source_system_l"] == pairs["source_system_r"])
+    ]  # fmt: skip
+    twins = near.sample(min(len(near), 40), random_state=seed)
+    named = set(twins["person_id_l"]) | set(twins["person_id_r"])
+    others = std[~std["person_id"].isin(named)]
+    relative = {
+        system: others.loc[others["source_system"] == system, "person_id"].iloc[0] for system in ("lcs", "mosaic")
+    }
+    ends = zip(twins["source_system_l"], twins["person_id_l"], twins["person_id_r"], strict=True)
+    rows = [(system, person, relative[system], "mother") for system, left, right in ends for person in (left, right)]
+    extra = pd.DataFrame(rows, columns=["source_system", "person_id", "related_person_id", "relationship"])
+    relatives = Relatives.of(std, pd.concat([relationships, extra], ignore_index=True))
+    rest = [pairs[pairs["related"]], pairs[~pairs["related"]]]
+    some = pd.concat([twins, *(part.sample(min(len(part), 100), random_state=seed) for part in rest)])
+    some = some.sort_values(["rid_l", "rid_r"])[["rid_l", "rid_r", "rule"]].reset_index(drop=True)
+    among = _score_among(std, some, RULES, result.model, relatives)
+    whole = score_pairs(Prepared(std), some, RULES, result.model, relatives)
+    pd.testing.assert_frame_equal(among, whole, check_exact=True)
+    raised = among.merge(twins[["rid_l", "rid_r"]], on=["rid_l", "rid_r"])["twin_guard"]
+    assert raised.sum() >= 2 and among["related"].any()  # the flags that read households and relationship rows
+    assert len(np.unique(some[["rid_l", "rid_r"]])) < len(std) / 2  # over a part of the records
 
 
 KEYS = st.sampled_from([None, "a", "b", "c"])

@@ -53,6 +53,18 @@ class Relatives:
         pair_keys = np.unique(np.minimum(a, b) * len(std) + np.maximum(a, b))
         return cls(edges, family_ids(len(std), edges), pair_keys, ends)
 
+    def among(self, rids: np.ndarray) -> Relatives:
+        """The same, for the records of these rids (sorted, distinct) numbered 0, 1, ... in that order: to score
+        pairs over only the records they name. Households keep their numbers, so both sides still compare."""
+        local = np.full(len(self.family), -1, dtype=np.int64)
+        local[rids] = np.arange(len(rids))
+        a, b = local[self.edges["a"].to_numpy()], local[self.edges["b"].to_numpy()]
+        kept = (a >= 0) & (b >= 0)
+        edges = pd.DataFrame({"a": a[kept], "b": b[kept]})
+        pair_keys = np.unique(np.minimum(a[kept], b[kept]) * len(rids) + np.maximum(a[kept], b[kept]))
+        ends = np.where(self.ends >= 0, local[self.ends], -1)
+        return Relatives(edges, self.family[rids], pair_keys, ends)
+
 
 def flag(
     std: pd.DataFrame,

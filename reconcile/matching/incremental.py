@@ -150,14 +150,13 @@ def match_changes(
     relatives = Relatives.of(std, links)  # once: both scorings and the households below read them
     changed = seeds | _whole_households(rehoused, relatives.family)
 
-    prepared = Prepared(std)
     nothing = np.zeros(n, dtype=bool)
-    reach = score_pairs(prepared, _with_reviewed_pairs(block_touching(blocks, rules, changed, nothing), reviewed),
-                        rules, model, relatives)  # fmt: skip
+    reach = _score_among(std, _with_reviewed_pairs(block_touching(blocks, rules, changed, nothing), reviewed),
+                         rules, model, relatives)  # fmt: skip
     affected = _reached(n, keys, deleted, changed, previous_links, reach, rules.thresholds.match)
 
     pairs = _with_reviewed_pairs(block_touching(blocks, rules, changed, affected), reviewed)
-    scored = score_pairs(prepared, pairs, rules, model, relatives)
+    scored = _score_among(std, pairs, rules, model, relatives)
     scored, labels = _decide(scored, reviewed, rules, objects(std["nhs"]))
     best = _best_link(n, scored)
     clusters = pd.DataFrame(
@@ -231,6 +230,20 @@ def _relatives_of(deleted: pd.Index, relationships: pd.DataFrame, keys: pd.Index
     gone_a, gone_b = a.isin(deleted), b.isin(deleted)
     found |= keys.isin(b[gone_a]) | keys.isin(a[gone_b])
     return found
+
+
+def _score_among(
+    std: pd.DataFrame, pairs: pd.DataFrame, rules: Rules, model: Model, relatives: Relatives
+) -> pd.DataFrame:
+    """`score_pairs` over only the records the pairs name (a night's few thousand of every record): preparing
+    every record's comparison columns was most of a night's scoring. A pair's score reads its two records
+    alone (the model's frequencies are stored), and its flags their households and relationship rows."""
+    rids = np.unique(np.concatenate([pairs["rid_l"].to_numpy(), pairs["rid_r"].to_numpy()]))
+    local = pairs.assign(rid_l=np.searchsorted(rids, pairs["rid_l"]), rid_r=np.searchsorted(rids, pairs["rid_r"]))
+    among = std.iloc[rids].reset_index(drop=True)
+    scored = score_pairs(Prepared(among), local, rules, model, relatives.among(rids))
+    scored["rid_l"], scored["rid_r"] = rids[scored["rid_l"].to_numpy()], rids[scored["rid_r"].to_numpy()]
+    return scored
 
 
 def _whole_households(seeds: np.ndarray, family: np.ndarray) -> np.ndarray:
