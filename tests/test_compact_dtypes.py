@@ -99,7 +99,7 @@ def test_last_runs_records_in_either_layout_come_back_compact(synthetic):
     keys = record_keys(std["source_system"], std["person_id"])
     stale = keys[::7]  # standardised again tonight, joined with the stored rows of the rest
     for stored in (std, as_objects(std)):  # this layout, and one stored before compact dtypes
-        cached = records_from_blob(records_to_blob(stored))
+        cached = incremental.Keyed.of(records_from_blob(records_to_blob(stored)))
         again = incremental._standardised(persons, keys, cached, stale)
         assert list(again.columns) == STANDARD_COLUMNS
         assert again.dtypes.to_dict() == std.dtypes.to_dict()
