@@ -43,8 +43,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class StampedRead:
-    unread: pd.Index  # record keys loaded as they were, without reading their rows
-    unread_rows: np.ndarray  # their rows among the stored rows (EntityState.rows): what the load keeps
+    unread_rows: np.ndarray  # rows loaded as they were, without reading them, among the stored rows (EntityState.rows)
     chunks: Iterator[pd.DataFrame]  # the whole rows to read tonight
 
 
@@ -75,8 +74,7 @@ def plan(connector: Connector, entity: Entity, spec: EntitySpec, previous: Entit
     to_read = list(dict.fromkeys(seen.loc[~same, key].tolist()))  # a repeated key once: its query finds each row
     if len(to_read) > MAX_READ_SHARE * len(seen) or not _sendable(to_read):
         return None
-    unread = pd.Index(ids[same].to_numpy(dtype=object))
-    return StampedRead(unread, position[same], connector.read_where(entity.name, spec, key, to_read))
+    return StampedRead(position[same], connector.read_where(entity.name, spec, key, to_read))
 
 
 def _spelt_apart(ids: pd.Series, raw: pd.Series) -> bool:

@@ -109,14 +109,34 @@ def chromium(tmp_path_factory) -> Iterator[Any]:
             browser.close()
 
 
+class Plans(list):
+    """What each `stamped_read.plan` returned (None: that entity was read whole), and in `previous` the
+    state each was planned against."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.previous: list = []
+
+    def unread_keys(self, number: int) -> list[str]:
+        """The record keys the `number`th plan kept without reading them."""
+        rows = self.previous[number].rows["record_key"].to_numpy(dtype=object)
+        return sorted(rows[self[number].unread_rows])
+
+
 @pytest.fixture
-def stamped_plans(monkeypatch) -> list:
-    """What each `stamped_read.plan` of the test returned (None: that entity was read whole)."""
+def stamped_plans(monkeypatch) -> Plans:
+    """Every `stamped_read.plan` of the test (see `Plans`)."""
     from reconcile import stamped_read
 
-    planned: list = []
+    planned = Plans()
     plan = stamped_read.plan
-    monkeypatch.setattr(stamped_read, "plan", lambda *args: planned.append(plan(*args)) or planned[-1])
+
+    def recorded(connector, entity, spec, previous):
+        planned.previous.append(previous)
+        planned.append(plan(connector, entity, spec, previous))
+        return planned[-1]
+
+    monkeypatch.setattr(stamped_read, "plan", recorded)
     return planned
 
 
