@@ -11,7 +11,7 @@ then, on the same data, `match --full` (a full rebuild of that night, unless --n
 (the full run, the night, the rebuild) is a fresh process whose steps run one after another, as
 `reconcile run` runs them for cron; each step is timed from when it starts, so the modules imported at
 start-up are not timed and those a step imports as it goes are. `--process-per-step`: a fresh process
-for each step (as the benchmark ran for most of 2026-12-07); `--in-process`: every step of every
+for each step (as the benchmark ran from the evening of 2026-12-07); `--in-process`: every step of every
 round in this one process (as it ran before that). Prints wall and CPU seconds per step,
 the night's share of the full run, and the peak RSS of the largest process (with --in-process, of
 this whole process).
