@@ -160,10 +160,13 @@ def _reconcile_run(folder: Path) -> dict[str, object]:
     command = [sys.executable, "-c", "from cli import cli; cli()", "run", "--config", str(folder / "reconcile.yaml")]
     done = subprocess.run([*command, "--quiet"], capture_output=True, text=True, cwd=ROOT)
     wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode not in (0, 1, 2):  # the gate's verdicts; 3 is an error
+    events = [json.loads(line) for line in log.read_text().splitlines()[seen:]] if log.exists() else []
+    finished = [e for e in events if e["event"] == "run_finished"]
+    # The exit code is the gate's (0, 1, 2) only when the run says it finished with it: Python's own exit on an
+    # error before the run starts is 1 too.
+    if not finished or finished[-1]["status"] != "succeeded" or finished[-1]["exit_code"] != done.returncode:
         sys.stderr.write(done.stderr)
         raise SystemExit(f"reconcile run failed (exit {done.returncode}); its output is above")
-    events = [json.loads(line) for line in log.read_text().splitlines()[seen:]]
     steps = {e["step"]: e["seconds"] for e in events if e["event"] == "step_finished"}
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {"wall": wall, "cpu": cpu, "steps": steps}
@@ -178,7 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--people", type=int, default=100_000)
     parser.add_argument("--share", type=float, default=0.01, help="share of person records changed in the night")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--out", type=Path, help="keep the demo here (default: a temporary folder)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="keep the demo here; its sources, config and target are replaced (default: a temporary folder)",
+    )
     parser.add_argument("--no-rebuild", action="store_true", help="skip the full rebuild of the night's data")
     parser.add_argument("--rounds", type=int, default=1, help="full run and night this many times, alternately")
     how = parser.add_mutually_exclusive_group()
@@ -191,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps([run_step(step, args.out) for step in args.steps.split(",")]))
         return 0
     with tempfile.TemporaryDirectory() as scratch:
-        folder = args.out or Path(scratch) / "demo"
+        folder = (args.out or Path(scratch) / "demo").resolve()  # `reconcile run` runs from the repository
         pristine = demo_folder(args.people, args.seed)
         ratios = {"wall": [], "cpu": []}
         for number in range(1, args.rounds + 1):
