@@ -127,15 +127,17 @@ def one_round(pristine: Path, folder: Path, args: argparse.Namespace) -> tuple[f
     print(f"extract canonicalised {canonicalised[0]} rows on the full run, {canonicalised[1]} tonight")
     night = t["night: match"]
     print(f"full match: {t['full: match']['records']} records; night match: {night['mode']}, {night['why']}")
+    ratios = []
     for kind in ("wall", "cpu"):
         whole, nightly = _sum(t, "full", kind), _sum(t, "night", kind)
+        ratios.append(nightly / whole)
         print(
             f"{kind}: full run {whole:.1f} s, night {nightly:.1f} s, night/full {nightly / whole:.3f}; "
             f"match alone {night[kind] / t['full: match'][kind]:.3f}; "
             f"extract's share of the night {t['night: extract'][kind] / nightly:.2f}",
             flush=True,
         )
-    return (_sum(t, "night", "wall") / _sum(t, "full", "wall"), _sum(t, "night", "cpu") / _sum(t, "full", "cpu"))
+    return ratios[0], ratios[1]
 
 
 def whole_round(pristine: Path, folder: Path, args: argparse.Namespace) -> tuple[float, float]:
