@@ -49,9 +49,7 @@ class Relatives:
         ends = _end_rids(std, links)
         a, b = ends
         edges = pd.DataFrame({"a": a, "b": b})[(a >= 0) & (b >= 0) & (a != b)]
-        a, b = edges["a"].to_numpy(), edges["b"].to_numpy()
-        pair_keys = np.unique(np.minimum(a, b) * len(std) + np.maximum(a, b))
-        return cls(edges, family_ids(len(std), edges), pair_keys, ends)
+        return cls(edges, family_ids(len(std), edges), _pair_keys(edges, len(std)), ends)
 
     def among(self, rids: np.ndarray) -> Relatives:
         """The same, for the records of these rids (sorted, distinct) numbered 0, 1, ... in that order: to score
@@ -61,9 +59,14 @@ class Relatives:
         a, b = local[self.edges["a"].to_numpy()], local[self.edges["b"].to_numpy()]
         kept = (a >= 0) & (b >= 0)
         edges = pd.DataFrame({"a": a[kept], "b": b[kept]})
-        pair_keys = np.unique(np.minimum(a[kept], b[kept]) * len(rids) + np.maximum(a[kept], b[kept]))
         ends = np.where(self.ends >= 0, local[self.ends], -1)
-        return Relatives(edges, self.family[rids], pair_keys, ends)
+        return Relatives(edges, self.family[rids], _pair_keys(edges, len(rids)), ends)
+
+
+def _pair_keys(edges: pd.DataFrame, records: int) -> np.ndarray:
+    """Each edge as one integer, min(a, b) * records + max(a, b), sorted and distinct (`Relatives.pair_keys`)."""
+    a, b = edges["a"].to_numpy(), edges["b"].to_numpy()
+    return np.unique(np.minimum(a, b) * records + np.maximum(a, b))
 
 
 def flag(
