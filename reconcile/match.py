@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -185,10 +185,10 @@ class IssuedInTarget:
                 return wanted & set(read_frame(conn, self._issued())["id"])
             ordered, found = sorted(wanted), set()
             for batch in key_batches(ordered, bound_each=2):  # in the current IDs' IN and in the history's
-                found.update(conn.execute(self._issued(list(batch))).scalars())
+                found.update(conn.execute(self._issued(batch)).scalars())
         return wanted & found  # compared here, exactly: MariaDB's IN is case-blind
 
-    def _issued(self, among: list[str] | None = None) -> sa.CompoundSelect:
+    def _issued(self, among: Sequence[str] | None = None) -> sa.CompoundSelect:
         """The issued IDs (of `among`, if given): current ones and those the history names. UNION ALL: a UNION
         would compare IDs under the database's collation (case-blind on MariaDB)."""
         current = MASTER_PERSON.c.master_id if self.history is MASTER_ID_HISTORY else MASTER_FAMILY.c.family_id
