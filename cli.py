@@ -300,19 +300,28 @@ def _matched_target(config: Any) -> Any:
     help="Also build Great Expectations Data Docs for the source suites in a new folder under DIR.",
     metavar="DIR",
 )
-def validate(config_path: Path, data_docs: Path | None) -> None:
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Judge every canonical row with the source suites again, ignoring the verdicts the last validation kept.",
+)
+def validate(config_path: Path, data_docs: Path | None, full: bool) -> None:
     """Flag every record that could compromise a risk decision.
 
     Runs the risk suite over what `match` published (CP plans not visible across
     systems, open cases in both, siblings split, conflicting identities, overdue
     contacts, missing consent, missing NHS numbers, stale unborn placeholders)
     and appends every flag, uncapped, to `risk_flag` under a new run ID.
+
+    The source suites check each system's canonical rows and append their counts
+    to `source_check`. Each row's verdicts are kept (`source_check_state`), so the
+    next validation judges only rows that are new or changed; --full judges all.
     """
     from reconcile.config import load_config
 
     config = load_config(config_path)
     with _target_lock(config):
-        _run_validate(config, data_docs)
+        _run_validate(config, data_docs, full)
 
 
 @cli.command()
@@ -597,10 +606,10 @@ def _run_match(config: Any, full: bool = False) -> None:
     )
 
 
-def _run_validate(config: Any, data_docs: Path | None = None) -> None:
+def _run_validate(config: Any, data_docs: Path | None = None, full: bool = False) -> None:
     from reconcile.validate import validate
 
-    summary = validate(config, data_docs=data_docs)
+    summary = validate(config, data_docs=data_docs, full=full)
     failed = summary.failed_checks
     click.echo(f"source checks failed (run {summary.run_id}): {len(failed)}" + (":" if len(failed) else ""))
     if len(failed):

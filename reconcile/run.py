@@ -168,11 +168,13 @@ def _match_step(work: Config, outcome: RunOutcome, progress: Progress, full: boo
 def _validate_step(work: Config, outcome: RunOutcome, progress: Progress, full: bool, today: date | None) -> dict:
     from reconcile.validate import validate
 
-    summary = validate(work, today=today, run_id=outcome.run_id)
+    summary = validate(work, today=today, run_id=outcome.run_id, full=full)
     outcome.flags = summary.flags
     flags = summary.flags.groupby("severity")["count"].sum()
     return {f"flags_{severity}": int(n) for severity, n in flags.items()} | {
-        "failed_checks": len(summary.failed_checks)
+        "failed_checks": len(summary.failed_checks),
+        "rows_judged": summary.rows_judged,
+        "rows_known": summary.rows_known,
     }
 
 

@@ -481,6 +481,16 @@ SOURCE_CHECK = sa.Table(
     sa.Column("unexpected_percent", sa.Float()),
 )  # fmt: skip
 
+# source_check_state: per entity, the source suites' row-local verdicts on every row they have judged, by a
+# hash of the row (see expectations/row_verdicts.py), so a night judges only rows not judged before.
+SOURCE_CHECK_STATE = sa.Table(
+    "source_check_state", metadata,
+    sa.Column("entity", sa.String(40), primary_key=True),
+    sa.Column("signature", sa.String(64), nullable=False),  # the checks, code and versions that judged them
+    sa.Column("verdicts", sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb"), nullable=False),
+    sa.Column("run_id", sa.String(40), nullable=False),
+)  # fmt: skip
+
 # One row per `reconcile run`, written outside the run's own publish so that a failed or killed
 # run is still accounted for. `steps` is JSON: [{"step", "seconds", "counts": {...}}, ...]; counts
 # and timings only, never personal data.

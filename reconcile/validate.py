@@ -16,10 +16,11 @@ import pandas as pd
 import sqlalchemy as sa
 
 from expectations.risk_rules import RULES, Reconciled, evaluate
-from expectations.source_suites import run_source_suites
+from expectations.row_verdicts import Judged, Verdicts, judge
 from reconcile.config import Config
 from reconcile.errors import ReconcileError
 from reconcile.extract import new_run_id
+from reconcile.frame_blob import from_blob, to_blob
 from reconcile.store import (
     CANONICAL,
     MASTER_CONFLICT,
@@ -27,6 +28,7 @@ from reconcile.store import (
     MASTER_PERSON,
     PERSON_XREF,
     REVIEW_QUEUE,
+    SOURCE_CHECK_STATE,
     connect_target,
     publish_frames,
     read_table,
@@ -41,36 +43,64 @@ class ValidationSummary:
     flags: pd.DataFrame  # rule, severity, count: one row per rule, zeros included
     failed_checks: pd.DataFrame  # source suite expectations that failed: source, entity, expectation, count
     data_docs_index: Path | None = None  # the Data Docs site's index.html, when asked for
+    rows_judged: int = 0  # canonical rows the source suites judged this time; the rest had kept verdicts
+    rows_known: int = 0
 
 
 def validate(
-    config: Config, today: date | None = None, run_id: str | None = None, data_docs: Path | None = None
+    config: Config,
+    today: date | None = None,
+    run_id: str | None = None,
+    data_docs: Path | None = None,
+    *,
+    full: bool = False,
 ) -> ValidationSummary:
-    """`data_docs`: also build GE Data Docs of the source suites in a new folder there (see `data_docs_index`)."""
+    """`data_docs`: also build GE Data Docs of the source suites in a new folder there (see `data_docs_index`).
+    `full`: judge every row again rather than reuse the verdicts the last validation kept."""
     run_id = run_id or new_run_id()
     engine = connect_target(config.target_url())
     try:
         frames = _canonical_frames(engine)
         data = reconciled(engine, config, today, frames)
         flags = evaluate(data)
-        checks = run_source_suites(frames, data.today.date())
-        publish_frames(
-            engine, run_id, {"risk_flag": flags, "source_check": checks}, append=["risk_flag", "source_check"]
-        )
+        judged = judge(frames, data.today.date(), {} if full else kept_verdicts(engine))
+        frames_out = {"risk_flag": flags, "source_check": judged.checks, "source_check_state": _rows(judged, run_id)}
+        publish_frames(engine, run_id, frames_out, replace=["source_check_state"], append=["risk_flag", "source_check"])
     finally:
         engine.dispose()
-    log.info("validate run %s: %d flags", run_id, len(flags))
+    log.info(
+        "validate run %s: %d flags; source suites judged %d rows, %d known",
+        run_id, len(flags), judged.rows_judged, judged.rows_known,
+    )  # fmt: skip
     index = None
     if data_docs is not None:  # after publishing: the run's flags and checks are the record, the site a view
         from expectations.data_docs import build_data_docs  # GE's file context and renderers: only when asked
 
         index = build_data_docs(frames, data.today.date(), data_docs)
+    checks = judged.checks
     failed = checks.loc[~checks["success"], ["source_system", "entity", "expectation", "unexpected_count"]]
-    return ValidationSummary(run_id, counts_by_rule(flags), failed.reset_index(drop=True), index)
+    return ValidationSummary(
+        run_id, counts_by_rule(flags), failed.reset_index(drop=True), index, judged.rows_judged, judged.rows_known
+    )
 
 
 def _canonical_frames(engine: sa.Engine) -> dict[str, pd.DataFrame]:
     return {name: read_table(engine, table) for name, table in CANONICAL.items()}
+
+
+def kept_verdicts(engine: sa.Engine) -> dict[str, Verdicts]:
+    """The verdicts the last validation kept, per entity; none on a target no validation has run on."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(SOURCE_CHECK_STATE)).all()
+    return {row.entity: Verdicts(row.signature, from_blob(row.verdicts)) for row in rows}
+
+
+def _rows(judged: Judged, run_id: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"entity": name, "signature": v.signature, "verdicts": to_blob(v.rows), "run_id": run_id}
+         for name, v in judged.verdicts.items()],
+        columns=[c.name for c in SOURCE_CHECK_STATE.columns],
+    )  # fmt: skip
 
 
 def counts_by_rule(flags: pd.DataFrame) -> pd.DataFrame:
