@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 import sqlalchemy as sa
@@ -33,6 +33,9 @@ from reconcile.privacy import private_dir, private_file
 from reconcile.run_lock import run_lock
 from reconcile.store import RUN_LOG, connect_target
 from reconcile.workspace import workspace
+
+if TYPE_CHECKING:
+    from expectations.risk_rules import Reconciled
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,7 @@ class RunOutcome:
     report: Path | None = None  # the run's HTML report, once published
     loads: pd.DataFrame | None = None  # read/loaded/rejected per source and entity
     flags: pd.DataFrame | None = None  # risk flags per rule and severity
+    validated: Reconciled | None = None  # what validate read, for the report step; dropped once it has run
 
 
 class Progress(Protocol):
@@ -169,7 +173,7 @@ def _validate_step(work: Config, outcome: RunOutcome, progress: Progress, full: 
     from reconcile.validate import validate
 
     summary = validate(work, today=today, run_id=outcome.run_id, full=full)
-    outcome.flags = summary.flags
+    outcome.flags, outcome.validated = summary.flags, summary.data
     flags = summary.flags.groupby("severity")["count"].sum()
     return {f"flags_{severity}": int(n) for severity, n in flags.items()} | {
         "failed_checks": len(summary.failed_checks),
@@ -183,7 +187,8 @@ def _report_step(work: Config, outcome: RunOutcome, progress: Progress, full: bo
     from reports.html_report import write_report
 
     staging = report_staging(work, outcome.run_id)
-    outcome.report = write_report(work, staging, run_id=outcome.run_id)
+    validated, outcome.validated = outcome.validated, None
+    outcome.report = write_report(work, staging, run_id=outcome.run_id, validated=validated)
     return {"files": sum(1 for _ in staging.rglob("*") if _.is_file())}
 
 

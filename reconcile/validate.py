@@ -45,6 +45,7 @@ class ValidationSummary:
     data_docs_index: Path | None = None  # the Data Docs site's index.html, when asked for
     rows_judged: int = 0  # canonical rows the source suites judged this time; the rest had kept verdicts
     rows_known: int = 0
+    data: Reconciled | None = None  # what it read: `reconcile run` hands it to its report rather than read it again
 
 
 def validate(
@@ -80,7 +81,7 @@ def validate(
     checks = judged.checks
     failed = checks.loc[~checks["success"], ["source_system", "entity", "expectation", "unexpected_count"]]
     return ValidationSummary(
-        run_id, counts_by_rule(flags), failed.reset_index(drop=True), index, judged.rows_judged, judged.rows_known
+        run_id, counts_by_rule(flags), failed.reset_index(drop=True), index, judged.rows_judged, judged.rows_known, data
     )
 
 

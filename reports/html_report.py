@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -31,6 +31,9 @@ from reconcile.store import connect_target
 from reports import svg_charts
 from reports.report_data import SEVERITIES, ReportData, gather
 from reports.review_pairs import PERSON_FIELDS, level_name
+
+if TYPE_CHECKING:
+    from expectations.risk_rules import Reconciled
 
 log = logging.getLogger(__name__)
 # Beside this file, not looked up by package name: a folder called reports/ where the command runs (the
@@ -48,11 +51,13 @@ def write_report(
     mask: bool = False,
     max_rows: int = DEFAULT_MAX_ROWS,
     run_id: str | None = None,
+    validated: Reconciled | None = None,
 ) -> Path:
     """Write the run's report into `out_dir` (default `reports/` beside the config) and return its path.
 
     `run_id` names the file after a `reconcile run`; without it, after the latest match run. A night
-    that changed nothing leaves the match run as it was, and must not overwrite that run's report."""
+    that changed nothing leaves the match run as it was, and must not overwrite that run's report.
+    `validated`: what the run's validation read of the target, which the report would otherwise read again."""
     if max_rows < 1:
         raise ReconcileError(f"--max-rows {max_rows}: must be at least 1. Fix: give a positive number of rows.")
     out = Path(out_dir) if out_dir is not None else config.base_dir / "reports"
@@ -62,7 +67,7 @@ def write_report(
     temp = Path(tempfile.mkdtemp(prefix=".report-", dir=out))  # owner-only, like everything in it
     engine = connect_target(config.target_url())
     try:
-        data = gather(config, engine, temp, mask=mask, max_rows=max_rows)
+        data = gather(config, engine, temp, mask=mask, max_rows=max_rows, validated=validated)
         stem = f"reconcile-report-{run_id or data.match_run_id}" + ("-masked" if mask else "")
         html = private_file(temp / f"{stem}.html")
         html.write_text(render(data, files=f"{stem}_files", mask=mask, max_rows=max_rows), encoding="utf-8")

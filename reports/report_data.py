@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow as pa
@@ -40,6 +41,9 @@ from reconcile.store import (
 )
 from reconcile.validate import counts_by_rule
 from reports.review_pairs import review_pairs
+
+if TYPE_CHECKING:
+    from expectations.risk_rules import Reconciled
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +78,11 @@ class ReportData:
     tables: dict[str, LongTable]
 
 
-def gather(config: Config, engine: sa.Engine, files: Path, *, mask: bool, max_rows: int) -> ReportData:
-    """Read everything the report shows; `files` receives one CSV per long table, every row of it."""
+def gather(
+    config: Config, engine: sa.Engine, files: Path, *, mask: bool, max_rows: int, validated: Reconciled | None = None
+) -> ReportData:
+    """Read everything the report shows; `files` receives one CSV per long table, every row of it.
+    `validated`: the reconciled tables as a validation of this target just read them (see `write_report`)."""
     with engine.connect() as conn:
         match_run_id = conn.execute(sa.select(sa.func.max(PERSON_XREF.c.run_id))).scalar()
         if match_run_id is None:
@@ -104,7 +111,7 @@ def gather(config: Config, engine: sa.Engine, files: Path, *, mask: bool, max_ro
         flags_by_rule=_flags_by_rule(engine, flags_run),
         flag_trend=flag_trend,
         runs=runs,
-        front_door=_front_door(config, engine),
+        front_door=_front_door(config, engine, validated),
         tables=_long_tables(engine, files, flags_run, loads, mask=mask, max_rows=max_rows),
     )
 
@@ -154,11 +161,11 @@ def _flag_trend(conn: sa.Connection) -> pd.DataFrame:
     return wide.astype(int).reset_index()
 
 
-def _front_door(config: Config, engine: sa.Engine) -> pd.DataFrame | None:
+def _front_door(config: Config, engine: sa.Engine, validated: Reconciled | None) -> pd.DataFrame | None:
     from reconcile.metrics import front_door
     from reconcile.validate import reconciled
 
-    figures = front_door(reconciled(engine, config, masters=False))
+    figures = front_door(validated if validated is not None else reconciled(engine, config, masters=False))
     return figures if figures["contacts"].sum() else None
 
 

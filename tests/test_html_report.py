@@ -188,6 +188,23 @@ def test_the_trend_says_when_run_log_is_empty_and_lists_runs_when_not(validated,
     assert "20260101T000000000000Z" in html and "match (42 s): masters 7" in html and ">120<" in html
 
 
+def test_the_front_door_from_what_validate_read_is_the_one_read_afresh(synthetic_run, tmp_path, monkeypatch):
+    """`reconcile run` hands its report what the validation read; the figures are those a report reads itself."""
+    config, _ = _copy_run(synthetic_run, tmp_path / "run")
+    summary = validate(config, today=TODAY)
+    engine = connect_target(config.target_url())
+    try:
+        (tmp_path / "handed").mkdir(), (tmp_path / "afresh").mkdir()
+        with monkeypatch.context() as patch:
+            patch.setattr("reconcile.validate.reconciled", lambda *a, **k: pytest.fail("read again"))
+            handed = gather(config, engine, tmp_path / "handed", mask=False, max_rows=5, validated=summary.data)
+        afresh = gather(config, engine, tmp_path / "afresh", mask=False, max_rows=5)
+    finally:
+        engine.dispose()
+    assert handed.front_door is not None and handed.front_door["contacts"].sum() > 0
+    pd.testing.assert_frame_equal(handed.front_door, afresh.front_door)
+
+
 def test_without_a_validation_run_the_report_says_so(synthetic_run, tmp_path):
     config, _ = _copy_run(synthetic_run, tmp_path / "run")
     engine = sa.create_engine(config.target_url())
