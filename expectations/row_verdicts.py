@@ -63,10 +63,10 @@ def judge(frames: Mapping[str, pd.DataFrame], today: date, kept: Mapping[str, Ve
 
 
 def _judge(frames: Mapping[str, pd.DataFrame], today: date, kept: Mapping[str, Verdicts]) -> Judged:
-    whole_frames: dict[str, pd.DataFrame] = {}
-    whole_checks: dict[str, list[Check]] = {}
-    local: dict[str, tuple[list[Check], pd.DataFrame, np.ndarray]] = {}  # checks, frame, states
-    verdicts: dict[str, Verdicts] = {}
+    whole: dict[str, tuple[pd.DataFrame, list[Check]]] = {}  # validated by source, counts as GE gives them
+    fresh: dict[str, tuple[pd.DataFrame, list[Check]]] = {}  # none kept: every row and check, row states read too
+    local: dict[str, tuple[pd.DataFrame, list[Check], np.ndarray, np.ndarray]] = {}  # frame, checks, hashes, states
+    signatures: dict[str, str] = {}
     judged = known = 0
     context = suites.ephemeral_context()
     for name, frame in frames.items():
@@ -76,22 +76,45 @@ def _judge(frames: Mapping[str, pd.DataFrame], today: date, kept: Mapping[str, V
         row_checks = [c for c in checks if row_local(c)]
         signature = _signature(name, frame, row_checks)
         if signature is None or not row_checks:
-            whole_frames[name], whole_checks[name] = frame, list(checks)
+            whole[name] = (frame, checks)
             continue
+        signatures[name] = signature
         hashes = row_hashes(frame, _columns_read(row_checks))
         previous = kept.get(name)
-        cached = previous.rows if previous is not None and previous.signature == signature else None
-        states, new = _states(context, name, frame, hashes, row_checks, cached)
+        if previous is None or previous.signature != signature or previous.rows.empty:
+            fresh[name] = (frame, checks)
+            states, new = np.zeros((len(frame), len(row_checks)), dtype=np.int8), len(frame)
+        else:
+            states, new = _states(context, name, frame, hashes, row_checks, previous.rows)
+            whole_checks = [c for c in checks if not row_local(c)]
+            whole[name] = (_for_whole_checks(frame, whole_checks), whole_checks)
+        local[name] = (frame, row_checks, hashes, states)
         judged, known = judged + new, known + len(frame) - new
-        local[name] = (row_checks, frame, states)
-        verdicts[name] = Verdicts(signature, _kept_rows(hashes, states, row_checks))
-        whole_checks[name] = [c for c in checks if not row_local(c)]
-        whole_frames[name] = _for_whole_checks(frame, whole_checks[name])
-    rows = suites.validated_rows(context, whole_frames, whole_checks, today)
     sources = suites.sources_of(f for name, f in frames.items() if name in ENTITIES and "source_system" in f)
-    for name, (row_checks, frame, states) in local.items():
+    rows = suites.validated_rows(context, *_unzipped(whole), today, sources)
+    validated = suites.validations(suites.ephemeral_context(), *_unzipped(fresh), today, "COMPLETE", sources)
+    for source, name, part, result in validated:
+        frame, row_checks, _, states = local[name]
+        counted = {c.name for c in row_checks}  # from the row states, below
+        rows.extend(r for r in suites.result_rows(source, name, len(part), result) if r["expectation"] not in counted)
+        states[_of_source(frame, source)] = _row_states(part, result, row_checks)
+    verdicts = {}
+    for name, (frame, row_checks, hashes, states) in local.items():
         rows.extend(_counted(name, frame, states, row_checks, sources))
-    return Judged(suites.result_table(_in_suite_order(rows, list(whole_frames), sources)), verdicts, judged, known)
+        verdicts[name] = Verdicts(signatures[name], _kept_rows(hashes, states, row_checks))
+    entities = [name for name in frames if name in whole or name in fresh]
+    return Judged(suites.result_table(_in_suite_order(rows, entities, sources)), verdicts, judged, known)
+
+
+def _unzipped(
+    validations: dict[str, tuple[pd.DataFrame, list[Check]]],
+) -> tuple[dict[str, pd.DataFrame], dict[str, list[Check]]]:
+    return {n: f for n, (f, _) in validations.items()}, {n: c for n, (_, c) in validations.items()}
+
+
+def _of_source(frame: pd.DataFrame, source: Hashable) -> np.ndarray:
+    system = frame["source_system"]
+    return (system.isna() if source is None else system == source).to_numpy()
 
 
 def _in_suite_order(rows: list[dict[str, Any]], entities: list[str], sources: list[Hashable]) -> list[dict[str, Any]]:
@@ -174,20 +197,23 @@ def _states(
 
 
 def judge_rows(context: Any, name: str, rows: pd.DataFrame, checks: list[Check]) -> np.ndarray:
-    """Each row's state under each check (rows x checks), from one GE validation of these rows.
-
-    GE names the unexpected rows; the missing ones (no value to judge) are those it counts as missing, and
-    its count is checked against them, so a change in how GE counts stops the run instead of skewing counts.
-    """
+    """Each row's state under each row-local check (rows x checks), from one GE validation of these rows."""
     prepared = suites.prepare(name, rows)
     asset = context.data_sources.add_pandas(f"rows_{name}").add_dataframe_asset(name)
     batch = asset.add_batch_definition_whole_dataframe("rows").get_batch(batch_parameters={"dataframe": prepared})
-    result = batch.validate(suites.suite(name, checks), result_format="COMPLETE")
+    return _row_states(prepared, batch.validate(suites.suite(name, checks), result_format="COMPLETE"), checks)
+
+
+def _row_states(prepared: pd.DataFrame, result: Any, checks: list[Check]) -> np.ndarray:
+    """The rows GE names as unexpected, and those it leaves unjudged (no value), under each of `checks`.
+
+    GE counts the missing rows but does not name them: they are taken as those without a value, and its
+    count is checked against them, so a change in how GE counts stops the run instead of skewing counts.
+    """
     by_name = {item.expectation_config.meta["name"]: item for item in result.results}
     states = np.zeros((len(prepared), len(checks)), dtype=np.int8)
     for i, check in enumerate(checks):
-        item = by_name[check.name]
-        info = item.result or {}
+        info = by_name[check.name].result or {}
         missing = _missing(prepared, check)
         if "unexpected_index_list" not in info or int(missing.sum()) != info.get("missing_count", 0):
             raise RuntimeError(
@@ -218,11 +244,9 @@ def _counted(
     name: str, frame: pd.DataFrame, states: np.ndarray, checks: list[Check], sources: list[Hashable]
 ) -> list[dict[str, Any]]:
     """GE's counts from row states: unexpected rows, and their percentage of the rows that had a value."""
-    system = frame["source_system"]
     rows = []
     for source in sources:
-        mine = (system.isna() if source is None else system == source).to_numpy()
-        part = states[mine]
+        part = states[_of_source(frame, source)]
         for i, check in enumerate(checks):
             unexpected = int((part[:, i] == UNEXPECTED).sum())
             valued = int((part[:, i] != MISSING).sum())

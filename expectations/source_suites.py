@@ -170,17 +170,33 @@ def run_source_suites(frames: dict[str, pd.DataFrame], today: date) -> pd.DataFr
 
 
 def validated_rows(
-    context: Any, frames: Mapping[str, pd.DataFrame], checks: Mapping[str, Sequence[Check]], today: date
+    context: Any,
+    frames: Mapping[str, pd.DataFrame],
+    checks: Mapping[str, Sequence[Check]],
+    today: date,
+    sources: list[Hashable] | None = None,
 ) -> list[dict[str, Any]]:
     """The result rows of `checks` (per entity) over each source's rows of each frame, in the suites' order."""
+    validated = validations(context, frames, checks, today, "SUMMARY", sources)
+    return [row for source, name, part, result in validated for row in result_rows(source, name, len(part), result)]
+
+
+def validations(
+    context: Any,
+    frames: Mapping[str, pd.DataFrame],
+    checks: Mapping[str, Sequence[Check]],
+    today: date,
+    result_format: str,
+    sources: list[Hashable] | None = None,
+) -> Iterator[tuple[Hashable, str, pd.DataFrame, Any]]:
+    """(source, entity, that source's prepared rows, GE's result) for each validation of `checks` the frames need;
+    `sources`: the source systems to validate each frame for (by default, those named in the frames)."""
     built = {name: suite(name, entity_checks_of) for name, entity_checks_of in checks.items()}
     parameters = {"today": as_day(today)}
-    rows: list[dict[str, Any]] = []
-    for source, name, part, batches in source_batches(context, frames, built):
+    for source, name, part, batches in source_batches(context, frames, built, sources):
         batch = batches.get_batch(batch_parameters={"dataframe": part})
-        result = batch.validate(built[name], result_format="SUMMARY", expectation_parameters=parameters)
-        rows.extend(_rows(source, name, len(part), result))
-    return rows
+        result = batch.validate(built[name], result_format=result_format, expectation_parameters=parameters)
+        yield source, name, part, result
 
 
 def result_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -196,7 +212,7 @@ def as_day(today: date) -> date:
 
 
 def source_batches(
-    context: Any, frames: dict[str, pd.DataFrame], suites: dict[str, Any]
+    context: Any, frames: Mapping[str, pd.DataFrame], suites: Mapping[str, Any], sources: list[Hashable] | None = None
 ) -> Iterator[tuple[Hashable, str, pd.DataFrame, Any]]:
     """(source, entity, that source's prepared rows, batch definition) for every validation the suites make.
 
@@ -204,7 +220,7 @@ def source_batches(
     seen in any frame is yielded for every entity given, even with no rows of it.
     """
     prepared = {name: prepare(name, frame) for name, frame in frames.items() if name in suites}
-    sources = sources_of(prepared.values())
+    sources = sources_of(prepared.values()) if sources is None else sources
     pandas_source = context.data_sources.add_pandas("sources")
     for name, frame in prepared.items():
         batches = pandas_source.add_dataframe_asset(name).add_batch_definition_whole_dataframe("whole")
@@ -367,7 +383,7 @@ def _as_date(value: object) -> date | None:
     return parsed.date() if parsed is not None else None
 
 
-def _rows(source: Hashable, entity: str, count: int, result: Any) -> list[dict[str, Any]]:
+def result_rows(source: Hashable, entity: str, count: int, result: Any) -> list[dict[str, Any]]:
     """Counts only: GE's partial_unexpected_list holds record values and is deliberately dropped."""
     rows = []
     for item in result.results:
