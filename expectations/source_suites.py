@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import infer_dtype
 
 from reconcile.model import ENTITIES, Entity
 from reconcile.nhs_numbers import ten_digit_verdicts
@@ -38,6 +39,7 @@ RESULT_COLUMNS = [
     "unexpected_percent",
 ]
 EARLIEST_DOB = date(1900, 1, 1)
+TEXT = ("string", "empty")  # what pandas infers of a column of text alone (or of nothing)
 # Outward code (A9, A9A, A99, AA9, AA9A, AA99), optional space, inward code (9AA); either case.
 UK_POSTCODE_REGEX = r"^[A-Za-z]{1,2}[0-9][A-Za-z0-9]? ?[0-9][A-Za-z]{2}$"
 
@@ -50,6 +52,16 @@ class Check:
     column: str  # the canonical column(s) it judges, as the result table shows them
     kind: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def columns(self) -> list[str]:
+        """The frame's columns its expectation reads (a helper column by its own name)."""
+        return [self.kwargs[k] for k in ("column", "column_A", "column_B") if k in self.kwargs]
+
+    @property
+    def parameterised(self) -> bool:
+        """Judged against a suite parameter (`today`), supplied only when the suite is run."""
+        return any(isinstance(v, dict) and "$PARAMETER" in v for v in self.kwargs.values())
 
 
 def _nhs_valid(value: str) -> bool:
@@ -225,8 +237,13 @@ def source_batches(
     for name, frame in prepared.items():
         batches = pandas_source.add_dataframe_asset(name).add_batch_definition_whole_dataframe("whole")
         for source in sources:
-            part = frame[frame["source_system"].isna() if source is None else frame["source_system"] == source]
-            yield source, name, part.reset_index(drop=True), batches
+            yield source, name, frame[of_source(frame, source)].reset_index(drop=True), batches
+
+
+def of_source(frame: pd.DataFrame, source: Hashable) -> np.ndarray:
+    """The rows of one source system; None stands for the rows that name none."""
+    system = frame["source_system"].astype(object)
+    return (system.isna() if source is None else system == source).to_numpy(dtype=bool)
 
 
 @contextmanager
@@ -314,7 +331,12 @@ def _per_value(values: pd.Series, fn: Callable[[Any], Any]) -> pd.Series:
 
 
 def _judged(values: pd.Series, judge: Callable[[str], bool]) -> pd.Series:
-    """judge(text) once per distinct present value; NHS numbers of ten plain digits all at once, by the check."""
+    """judge(text) once per distinct present value; NHS numbers of ten plain digits all at once, by the check.
+
+    A column of more than text is read as text first: values equal in Python but of different types
+    (9434765919.0 and Decimal("9434765919.0")) would otherwise share the verdict of whichever came first."""
+    if infer_dtype(values, skipna=True) not in TEXT:
+        values = values.map(_as_text, na_action="ignore")
     distinct = pd.unique(values[values.notna()])
     verdicts: dict[Hashable, bool] = {}
     if judge is _nhs_valid:
@@ -396,19 +418,34 @@ def result_rows(source: Hashable, entity: str, count: int, result: Any) -> list[
                 source,
             )
         rows.append(
-            {
-                "source_system": source,
-                "entity": entity,
-                "expectation": meta.get("name"),
-                "column": meta.get("column"),
-                "success": bool(item.success),
-                "element_count": info.get("element_count", count),
-                "unexpected_count": info.get("unexpected_count"),
-                "unexpected_percent": info.get("unexpected_percent"),
-            }
+            result_row(
+                source,
+                entity,
+                meta.get("name"),
+                meta.get("column"),
+                bool(item.success),
+                info.get("element_count", count),
+                info.get("unexpected_count"),
+                info.get("unexpected_percent"),
+            )
         )
     order = {check.name: i for i, check in enumerate(entity_checks(ENTITIES[entity]))}
     return sorted(rows, key=lambda r: order.get(r["expectation"], len(order)))
+
+
+def result_row(
+    source: Hashable,
+    entity: str,
+    expectation: str | None,
+    column: str | None,
+    success: bool,
+    element_count: int,
+    unexpected_count: int | None,
+    unexpected_percent: float | None,
+) -> dict[str, Any]:
+    """One row of the result table (RESULT_COLUMNS): counts only, never a value from a record."""
+    return dict(zip(RESULT_COLUMNS, (source, entity, expectation, column, success, element_count, unexpected_count,
+                                     unexpected_percent), strict=True))  # fmt: skip
 
 
 def _raised(info: object) -> bool:

@@ -170,10 +170,11 @@ def _match_step(work: Config, outcome: RunOutcome, progress: Progress, full: boo
 
 
 def _validate_step(work: Config, outcome: RunOutcome, progress: Progress, full: bool, today: date | None) -> dict:
-    from reconcile.validate import validate
+    from reconcile.validate import for_metrics, validate
 
     summary = validate(work, today=today, run_id=outcome.run_id, full=full)
-    outcome.flags, outcome.validated = summary.flags, summary.data
+    outcome.flags = summary.flags
+    outcome.validated = for_metrics(summary.data) if summary.data is not None else None
     flags = summary.flags.groupby("severity")["count"].sum()
     return {f"flags_{severity}": int(n) for severity, n in flags.items()} | {
         "failed_checks": len(summary.failed_checks),

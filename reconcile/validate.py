@@ -8,7 +8,7 @@ failed validation leaves the last run's flags as they were.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -16,7 +16,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from expectations.risk_rules import RULES, Reconciled, evaluate
-from expectations.row_verdicts import Judged, Verdicts, judge
+from expectations.row_verdicts import SourceValidation, Verdicts, validate_sources
 from reconcile.config import Config
 from reconcile.errors import ReconcileError
 from reconcile.extract import new_run_id
@@ -64,9 +64,10 @@ def validate(
         frames = _canonical_frames(engine)
         data = reconciled(engine, config, today, frames)
         flags = evaluate(data)
-        judged = judge(frames, data.today.date(), {} if full else kept_verdicts(engine))
-        frames_out = {"risk_flag": flags, "source_check": judged.checks, "source_check_state": _rows(judged, run_id)}
-        publish_frames(engine, run_id, frames_out, replace=["source_check_state"], append=["risk_flag", "source_check"])
+        judged = validate_sources(frames, data.today.date(), {} if full else kept_verdicts(engine))
+        state = _state_rows(judged, run_id)
+        published = {"risk_flag": flags, "source_check": judged.checks, "source_check_state": state}
+        publish_frames(engine, run_id, published, replace=["source_check_state"], append=["risk_flag", "source_check"])
     finally:
         engine.dispose()
     log.info(
@@ -96,12 +97,19 @@ def kept_verdicts(engine: sa.Engine) -> dict[str, Verdicts]:
     return {row.entity: Verdicts(row.signature, from_blob(row.verdicts)) for row in rows}
 
 
-def _rows(judged: Judged, run_id: str) -> pd.DataFrame:
+def _state_rows(judged: SourceValidation, run_id: str) -> pd.DataFrame:
     return pd.DataFrame(
         [{"entity": name, "signature": v.signature, "verdicts": to_blob(v.rows), "run_id": run_id}
          for name, v in judged.verdicts.items()],
         columns=[c.name for c in SOURCE_CHECK_STATE.columns],
     )  # fmt: skip
+
+
+def for_metrics(data: Reconciled) -> Reconciled:
+    """What the front-door metrics read, as `reconciled(masters=False)` reads it: the crosswalk and the case
+    activity. The person rows and master tables are emptied, so that they need not stay in memory for them."""
+    emptied = ("person", "master_person", "master_family", "master_conflict", "review_queue")
+    return replace(data, **{name: getattr(data, name).iloc[:0] for name in emptied})
 
 
 def counts_by_rule(flags: pd.DataFrame) -> pd.DataFrame:

@@ -22,7 +22,7 @@ from conftest import LEGACY_ENTITIES, TODAY, read_frame, write_config
 from reconcile.config import load_config
 from reconcile.matching.inference import probability_of, weight_of
 from reconcile.store import RUN_LOG, connect_target
-from reconcile.validate import validate
+from reconcile.validate import for_metrics, validate
 from reports.html_report import write_report
 from reports.report_data import gather
 
@@ -197,7 +197,8 @@ def test_the_front_door_from_what_validate_read_is_the_one_read_afresh(synthetic
         (tmp_path / "handed").mkdir(), (tmp_path / "afresh").mkdir()
         with monkeypatch.context() as patch:
             patch.setattr("reconcile.validate.reconciled", lambda *a, **k: pytest.fail("read again"))
-            handed = gather(config, engine, tmp_path / "handed", mask=False, max_rows=5, validated=summary.data)
+            handed_over = for_metrics(summary.data)
+            handed = gather(config, engine, tmp_path / "handed", mask=False, max_rows=5, validated=handed_over)
         afresh = gather(config, engine, tmp_path / "afresh", mask=False, max_rows=5)
     finally:
         engine.dispose()
