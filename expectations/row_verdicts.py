@@ -37,6 +37,14 @@ from reconcile.model import ENTITIES
 OK, UNEXPECTED, MISSING = 0, 1, 2  # a row's state under one check
 WHOLE_KINDS = ("ExpectColumnValuesToBeUnique", "ExpectColumnToExist")  # they look beyond one row
 CODE = (Path(suites.__file__), Path(__file__), Path(__file__).parents[1] / "reconcile" / "nhs_numbers.py")
+# GE's COMPLETE results name the failing rows; their values (which hold personal data) and a query naming them
+# are left out, as is the partial list.
+ROW_RESULTS = {
+    "result_format": "COMPLETE",
+    "exclude_unexpected_values": True,
+    "return_unexpected_index_query": False,
+    "partial_unexpected_count": 0,
+}
 
 
 @dataclass(frozen=True)
@@ -105,7 +113,7 @@ def _validate(frames: Mapping[str, pd.DataFrame], today: date, kept: Mapping[str
             whole[name] = _for_whole_checks(frame, whole_checks[name])
         local[name] = entity
     results: list[dict[str, Any]] = []
-    validated = suites.validations(context, whole, whole_checks, today, "COMPLETE" if fresh else "SUMMARY", sources)
+    validated = suites.validations(context, whole, whole_checks, today, ROW_RESULTS if fresh else "SUMMARY", sources)
     for source, name, part, result in validated:
         results.extend(suites.result_rows(source, name, len(part), result))
         if name in fresh:
@@ -199,7 +207,7 @@ def _states(context: Any, name: str, entity: _Entity, kept: pd.DataFrame) -> tup
     prepared = suites.prepare(name, entity.frame.iloc[unique])
     asset = context.data_sources.add_pandas(f"rows_{name}").add_dataframe_asset(name)
     batch = asset.add_batch_definition_whole_dataframe("rows").get_batch(batch_parameters={"dataframe": prepared})
-    judged = _row_states(prepared, batch.validate(suites.suite(name, checks), result_format="COMPLETE"), checks)
+    judged = _row_states(prepared, batch.validate(suites.suite(name, checks), result_format=ROW_RESULTS), checks)
     states[todo] = judged[pd.Index(hashes[unique]).get_indexer(hashes[todo])]
     return states, len(todo)
 

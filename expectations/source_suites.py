@@ -198,7 +198,7 @@ def validations(
     frames: Mapping[str, pd.DataFrame],
     checks: Mapping[str, Sequence[Check]],
     today: date,
-    result_format: str,
+    result_format: str | dict[str, Any],
     sources: list[Hashable] | None = None,
 ) -> Iterator[tuple[Hashable, str, pd.DataFrame, Any]]:
     """(source, entity, that source's prepared rows, GE's result) for each validation of `checks` the frames need;
