@@ -59,7 +59,7 @@ class Verdicts:
 class SourceValidation:
     checks: pd.DataFrame  # as `run_source_suites` returns it
     verdicts: dict[str, Verdicts]  # to keep for the next run, per entity judged row by row
-    rows_judged: int  # rows GE judged this time (it saw one row of each content)
+    rows_judged: int  # rows GE judged this time (of rows with no kept verdict, it saw one of each content)
     rows_known: int  # rows whose kept verdicts were used
 
 
