@@ -2,7 +2,8 @@
 risk suite over what match published; every flag and every check result is published.
 
 Flags are appended per run (the gate reads the latest run's), all in one transaction: a
-failed validation leaves the last run's flags as they were.
+failed validation leaves the last run's flags as they were. The source suites' verdicts on each row
+are kept with them (`source_check_state`), so the next validation judges only new and changed rows.
 """
 
 from __future__ import annotations
