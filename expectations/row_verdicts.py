@@ -100,18 +100,18 @@ def _validate(frames: Mapping[str, pd.DataFrame], today: date, kept: Mapping[str
         if signature is None:
             whole[name], whole_checks[name], judged = frame, checks, judged + len(frame)
             continue
-        entity = _Entity(frame, row_checks, signature, row_hashes(frame, _columns_read(row_checks)), np.empty(0))
+        hashes = row_hashes(frame, _columns_read(row_checks))
         previous = kept.get(name)
         if previous is None or previous.signature != signature or previous.rows.empty:
             whole[name], whole_checks[name], judged = frame, checks, judged + len(frame)
-            entity.states = np.zeros((len(frame), len(row_checks)), dtype=np.int8)
+            states = np.zeros((len(frame), len(row_checks)), dtype=np.int8)  # read from GE's results below
             fresh.add(name)
         else:
-            entity.states, new = _states(context, name, entity, previous.rows)
+            states, new = _states(context, name, frame, hashes, row_checks, previous.rows)
             judged, known = judged + new, known + len(frame) - new
             whole_checks[name] = [c for c in checks if not row_local(c)]
             whole[name] = _for_whole_checks(frame, whole_checks[name])
-        local[name] = entity
+        local[name] = _Entity(frame, row_checks, signature, hashes, states)
     results: list[dict[str, Any]] = []
     validated = suites.validations(context, whole, whole_checks, today, ROW_RESULTS if fresh else "SUMMARY", sources)
     for source, name, part, result in validated:
@@ -192,9 +192,10 @@ def _for_whole_checks(frame: pd.DataFrame, checks: list[Check]) -> pd.DataFrame:
     return narrow.assign(**{c: pd.Series(None, index=frame.index, dtype=object) for c in present})
 
 
-def _states(context: Any, name: str, entity: _Entity, kept: pd.DataFrame) -> tuple[np.ndarray, int]:
+def _states(
+    context: Any, name: str, frame: pd.DataFrame, hashes: np.ndarray, checks: list[Check], kept: pd.DataFrame
+) -> tuple[np.ndarray, int]:
     """Every row's state under every row-local check (rows x checks, int8), and how many rows GE judged."""
-    hashes, checks = entity.hashes, entity.checks
     states = np.zeros((len(hashes), len(checks)), dtype=np.int8)
     found = pd.Index(kept["row_hash"].to_numpy()).get_indexer(hashes)
     hit = found >= 0
@@ -204,7 +205,7 @@ def _states(context: Any, name: str, entity: _Entity, kept: pd.DataFrame) -> tup
         return states, 0
     first = ~pd.Series(hashes[todo]).duplicated().to_numpy()  # one row of each content
     unique = todo[first]
-    prepared = suites.prepare(name, entity.frame.iloc[unique])
+    prepared = suites.prepare(name, frame.iloc[unique])
     asset = context.data_sources.add_pandas(f"rows_{name}").add_dataframe_asset(name)
     batch = asset.add_batch_definition_whole_dataframe("rows").get_batch(batch_parameters={"dataframe": prepared})
     judged = _row_states(prepared, batch.validate(suites.suite(name, checks), result_format=ROW_RESULTS), checks)
